@@ -1,9 +1,9 @@
 """The exceptions users see. Each message names the cause and what to do about it.
 
-    try:
-        Run.get("nope")
-    except RunNotFoundError as e:
-        print(e)
+try:
+    Run.get("nope")
+except RunNotFoundError as e:
+    print(e)
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Action phases and which of them are final.
 
-    >>> friendly_phase(4)
-    'running'
-    >>> is_terminal(42)
-    False
+>>> friendly_phase(4)
+'running'
+>>> is_terminal(42)
+False
 """
 
 from __future__ import annotations

@@ -1,0 +1,75 @@
+"""The task process for Python functions: read inputs.pb, call the function, write outputs.pb
+or error.pb. The embedded service (or any Flyte-style executor) runs it with templates filled:
+
+    python -m flyte_run_widget._entrypoint --inputs {{.Inputs}} --outputs {{.Outputs}} --fn B64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import inspect
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import cloudpickle
+from flyteidl2.core import execution_pb2
+from flyteidl2.task import common_pb2
+
+from .literals import from_named, to_literal
+
+
+def _write_error(outputs: Path, message: str, code: str, *, user: bool) -> None:
+    origin = execution_pb2.ExecutionError.USER if user else execution_pb2.ExecutionError.SYSTEM
+    doc = execution_pb2.ErrorDocument(
+        error=execution_pb2.ContainerError(
+            code=code, message=message, kind=execution_pb2.ContainerError.NON_RECOVERABLE, origin=origin
+        )
+    )
+    (outputs / "error.pb").write_bytes(doc.SerializeToString())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="flyte_run_widget._entrypoint")
+    parser.add_argument("--inputs", required=True)
+    parser.add_argument("--outputs", required=True)
+    parser.add_argument("--fn", required=True, help="base64 of the cloudpickled function")
+    args = parser.parse_args(argv)
+    outputs = Path(args.outputs)
+    outputs.mkdir(parents=True, exist_ok=True)
+    try:
+        fn = cloudpickle.loads(base64.b64decode(args.fn))
+        raw = Path(args.inputs).read_bytes() if os.path.exists(args.inputs) else b""
+        inputs = from_named(common_pb2.Inputs.FromString(raw).literals)
+    except Exception as e:
+        traceback.print_exc()
+        _write_error(outputs, f"could not load the task: {type(e).__name__}: {e}", "LoadError", user=False)
+        return 1
+    try:
+        result = fn(**inputs)
+        if inspect.isawaitable(result):
+            result = asyncio.run(_await(result))
+    except Exception as e:
+        text = traceback.format_exc()
+        sys.stderr.write(text)
+        _write_error(outputs, text.rstrip(), type(e).__name__, user=True)
+        return 1
+    try:
+        out = common_pb2.Outputs(literals=[common_pb2.NamedLiteral(name="o0", value=to_literal(result))])
+    except Exception as e:
+        _write_error(outputs, f"the return value cannot be stored: {e}", "OutputError", user=True)
+        return 1
+    (outputs / "outputs.pb").write_bytes(out.SerializeToString())
+    sys.stdout.flush()
+    return 0
+
+
+async def _await(aw: object) -> object:
+    return await aw  # type: ignore[misc]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Streams that survive a dropped connection: re-subscribe with backoff, resume where we were.
+
+async for details in follow_action(client, action_id):
+    print(details.status.phase)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+from flyteidl2.common import identifier_pb2
+from flyteidl2.logs.dataplane import payload_pb2
+from flyteidl2.workflow import run_definition_pb2, run_logs_service_pb2, run_service_pb2
+
+from .client import Client
+from .errors import LogsNotAvailableError, NotFoundError, ServiceUnavailableError
+from .phase import is_terminal
+
+#: Called with ("reconnecting", why) when a stream dropped and ("connected", "") once it is back.
+ConnectionCallback = Callable[[str, str], None]
+
+BACKOFF_START = 0.5
+BACKOFF_MAX = 10.0
+MAX_FAILURES = 5
+
+
+class _Backoff:
+    def __init__(self) -> None:
+        self.failures = 0
+        self.delay = BACKOFF_START
+
+    def ok(self) -> None:
+        self.failures = 0
+        self.delay = BACKOFF_START
+
+    async def fail(self, error: Exception) -> None:
+        self.failures += 1
+        if self.failures >= MAX_FAILURES:
+            raise error
+        await asyncio.sleep(self.delay)
+        self.delay = min(self.delay * 2, BACKOFF_MAX)
+
+
+def _notify(cb: ConnectionCallback | None, state: str, why: str = "") -> None:
+    if cb is not None:
+        cb(state, why)
+
+
+def _action_label(action_id: identifier_pb2.ActionIdentifier) -> str:
+    return f"run {action_id.run.name!r}"
+
+
+async def follow_action(
+    client: Client,
+    action_id: identifier_pb2.ActionIdentifier,
+    on_connection: ConnectionCallback | None = None,
+) -> AsyncIterator[run_definition_pb2.ActionDetails]:
+    """Yield action details from WatchActionDetails until a terminal phase, re-subscribing when
+    the stream drops or ends early."""
+    backoff = _Backoff()
+    req = run_service_pb2.WatchActionDetailsRequest(action_id=action_id)
+    reconnecting = False
+    while True:
+        try:
+            async for resp in client.stream("WatchActionDetails", req, what=_action_label(action_id)):
+                if reconnecting:
+                    reconnecting = False
+                    _notify(on_connection, "connected")
+                backoff.ok()
+                yield resp.details
+                if is_terminal(resp.details.status.phase):
+                    return
+            why = "the service closed the stream before the run finished"
+            error: Exception = ServiceUnavailableError(why, code="UNAVAILABLE")
+        except ServiceUnavailableError as e:
+            why, error = str(e), e
+        reconnecting = True
+        _notify(on_connection, "reconnecting", why)
+        await backoff.fail(error)
+        with contextlib.suppress(ServiceUnavailableError):
+            await client.reconnect()
+
+
+LogBatch = list[payload_pb2.LogLine]
+
+
+async def follow_logs(
+    client: Client,
+    action_id: identifier_pb2.ActionIdentifier,
+    attempt: int,
+    *,
+    start: int = 0,
+    wait_for_logs: bool = True,
+    on_connection: ConnectionCallback | None = None,
+) -> AsyncIterator[LogBatch]:
+    """Yield batches of log lines of one attempt (1-based), from line ``start`` on, until the
+    service ends the stream. A dropped stream is resumed by line position: no line twice."""
+    backoff = _Backoff()
+    seen = 0
+    req = run_logs_service_pb2.TailLogsRequest(action_id=action_id, attempt=attempt)
+    what = f"logs of {_action_label(action_id)} attempt {attempt}"
+    reconnecting = False
+    not_found_delay = 0.1
+    while True:
+        try:
+            async for resp in client.stream("TailLogs", req, what=what):
+                if reconnecting:
+                    reconnecting = False
+                    _notify(on_connection, "connected")
+                backoff.ok()
+                for group in resp.logs:
+                    lines = group.lines
+                    n = len(lines)
+                    skip = max(start, seen) - seen
+                    seen += n
+                    if skip >= n:
+                        continue
+                    yield list(lines[skip:]) if skip else list(lines)
+            return
+        except NotFoundError as e:
+            if not wait_for_logs or await _is_finished(client, action_id):
+                raise LogsNotAvailableError(
+                    f"{what} are not available: {e.details or 'the attempt has no logs'}",
+                    code=e.code,
+                    details=e.details,
+                ) from None
+            await asyncio.sleep(not_found_delay)
+            not_found_delay = min(not_found_delay * 2, 2.0)
+        except ServiceUnavailableError as e:
+            reconnecting = True
+            _notify(on_connection, "reconnecting", str(e))
+            await backoff.fail(e)
+            with contextlib.suppress(ServiceUnavailableError):
+                await client.reconnect()
+
+
+async def _is_finished(client: Client, action_id: identifier_pb2.ActionIdentifier) -> bool:
+    resp = await client.unary(
+        "GetActionDetails",
+        run_service_pb2.GetActionDetailsRequest(action_id=action_id),
+        what=_action_label(action_id),
+    )
+    return is_terminal(resp.details.status.phase)

@@ -1,0 +1,234 @@
+"""The async gRPC client: one ``grpc.aio`` channel on the background loop, errors mapped to
+exceptions that say what to do.
+
+    client = get_client()
+    resp = await client.unary("GetRunDetails", req, what="run 'abc'")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from flyteidl2.workflow import run_logs_service_pb2_grpc, run_service_pb2_grpc
+
+from . import _loop
+from .config import Config, build_config
+from .errors import (
+    AlreadyFinishedError,
+    AuthenticationError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServiceError,
+    ServiceUnavailableError,
+)
+
+CONNECT_TIMEOUT = 5.0
+UNARY_TIMEOUT = 30.0
+_MAX_MESSAGE = 64 * 1024 * 1024
+
+_LOGS_RPCS = {"TailLogs"}
+
+
+class Client:
+    """Owns the channel. Create it anywhere; it only touches grpc on the background loop."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._channel: grpc.aio.Channel | None = None
+        self._runs: run_service_pb2_grpc.RunServiceStub | None = None
+        self._logs: run_logs_service_pb2_grpc.RunLogsServiceStub | None = None
+        self._connect_lock: asyncio.Lock | None = None
+
+    # -- connection -------------------------------------------------------------------------
+
+    def _new_channel(self) -> grpc.aio.Channel:
+        options = [
+            ("grpc.max_receive_message_length", _MAX_MESSAGE),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_permit_without_calls", 0),
+            ("grpc.primary_user_agent", "flyte-run-widget"),
+        ]
+        target = self.config.endpoint.target
+        if self.config.insecure:
+            return grpc.aio.insecure_channel(target, options=options)
+        return grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
+
+    async def _ensure(self) -> None:
+        if self._channel is not None:
+            return
+        if self._connect_lock is None:
+            self._connect_lock = asyncio.Lock()
+        async with self._connect_lock:
+            if self._channel is not None:
+                return
+            channel = self._new_channel()
+            try:
+                await asyncio.wait_for(channel.channel_ready(), CONNECT_TIMEOUT)
+            except TimeoutError:
+                await channel.close()
+                raise self._unreachable() from None
+            self._channel = channel
+            self._runs = run_service_pb2_grpc.RunServiceStub(channel)
+            self._logs = run_logs_service_pb2_grpc.RunLogsServiceStub(channel)
+
+    def _unreachable(self, detail: str = "") -> ServiceUnavailableError:
+        cfg = self.config
+        target = cfg.endpoint.target
+        hint = (
+            "the embedded service is not answering; run `flyte-run-widget serve` to see why"
+            if cfg.embedded
+            else "check that the service runs and the endpoint is right"
+        )
+        tls = "plain text" if cfg.insecure else "TLS"
+        if not cfg.insecure:
+            hint += "; if the service speaks plain text, pass insecure=True"
+        elif not cfg.endpoint.is_loopback:
+            hint += "; if the service needs TLS, pass insecure=False"
+        msg = f"cannot reach the Flyte Run service at {target} over {tls} within {CONNECT_TIMEOUT:g} s"
+        if detail:
+            msg += f" ({detail})"
+        return ServiceUnavailableError(f"{msg}: {hint}", code="UNAVAILABLE", details=detail)
+
+    async def _reset(self) -> None:
+        """Drop the channel; for the embedded service, find where it listens now."""
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+        if self.config.embedded and self.config.data_dir is not None:
+            from dataclasses import replace
+
+            from .config import parse_endpoint
+            from .server.launcher import ensure_service
+
+            endpoint = await asyncio.to_thread(ensure_service, self.config.data_dir)
+            self.config = replace(self.config, endpoint=parse_endpoint(endpoint))
+
+    async def close(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+    def _metadata(self) -> list[tuple[str, str]]:
+        md = [("x-request-id", uuid.uuid4().hex)]
+        if self.config.api_key:
+            md.append(("authorization", f"Bearer {self.config.api_key}"))
+        return md
+
+    def _method(self, name: str) -> Any:
+        stub = self._logs if name in _LOGS_RPCS else self._runs
+        return getattr(stub, name)
+
+    # -- calls ------------------------------------------------------------------------------
+
+    async def unary(self, name: str, request: Any, *, what: str = "", timeout: float = UNARY_TIMEOUT) -> Any:
+        """Call a unary RPC; one retry after reconnecting if the service went away."""
+        for attempt in range(2):
+            await self._ensure()
+            try:
+                return await self._method(name)(request, metadata=self._metadata(), timeout=timeout)
+            except grpc.aio.AioRpcError as e:
+                if e.code() == grpc.StatusCode.UNAVAILABLE and attempt == 0:
+                    await self._reconnect_or_raise(e)
+                    continue
+                raise self.map_error(e, what=what) from None
+        raise AssertionError("unreachable")
+
+    async def stream(self, name: str, request: Any, *, what: str = "") -> AsyncIterator[Any]:
+        """Iterate a server stream; errors arrive mapped. Reconnecting is the caller's choice,
+        because only the caller knows where to resume."""
+        await self._ensure()
+        call = self._method(name)(request, metadata=self._metadata())
+        try:
+            async for item in call:
+                yield item
+        except grpc.aio.AioRpcError as e:
+            raise self.map_error(e, what=what) from None
+        finally:
+            call.cancel()
+
+    async def _reconnect_or_raise(self, error: grpc.aio.AioRpcError) -> None:
+        try:
+            await self._reset()
+            await self._ensure()
+        except ServiceUnavailableError:
+            raise self._unreachable(error.details() or "") from None
+
+    async def reconnect(self) -> None:
+        """After a dropped stream: make sure the next call can connect (or raise)."""
+        await self._reset()
+        await self._ensure()
+
+    def map_error(self, e: grpc.aio.AioRpcError, *, what: str = "") -> ServiceError:
+        code = e.code()
+        details = e.details() or ""
+        name = code.name if code is not None else "UNKNOWN"
+        subject = what or "the request"
+        target = self.config.endpoint.target
+        if code == grpc.StatusCode.NOT_FOUND:
+            return NotFoundError(
+                f"{subject} was not found at {target} ({details}); check the name, "
+                f"project {self.config.project!r} and domain {self.config.domain!r}",
+                code=name,
+                details=details,
+            )
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return self._unreachable(details)
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            return AuthenticationError(
+                f"the service at {target} did not accept our credentials ({details}); "
+                "pass api_key= to init() or set FLYTE_RUN_WIDGET_API_KEY",
+                code=name,
+                details=details,
+            )
+        if code == grpc.StatusCode.PERMISSION_DENIED:
+            return PermissionDeniedError(
+                f"not allowed: {subject} ({details}); ask an admin for access to project "
+                f"{self.config.project!r}",
+                code=name,
+                details=details,
+            )
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            return InvalidArgumentError(
+                f"the service rejected {subject}: {details}", code=name, details=details
+            )
+        if code == grpc.StatusCode.FAILED_PRECONDITION:
+            return AlreadyFinishedError(f"{subject}: {details}", code=name, details=details)
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return ServiceUnavailableError(
+                f"{subject} timed out at {target}; the service is slow or overloaded, try again",
+                code=name,
+                details=details,
+            )
+        if code == grpc.StatusCode.UNIMPLEMENTED:
+            return ServiceError(
+                f"the service at {target} does not implement {subject}; it may be an older Flyte",
+                code=name,
+                details=details,
+            )
+        return ServiceError(f"{subject} failed at {target}: {name}: {details}", code=name, details=details)
+
+
+_client: Client | None = None
+
+
+def init(endpoint: str | None = None, **kwargs: Any) -> Config:
+    """Configure the package. See ``flyte_run_widget.init``."""
+    global _client
+    cfg = build_config(endpoint, **kwargs)
+    old, _client = _client, Client(cfg)
+    if old is not None and old._channel is not None:
+        _loop.submit(old.close())
+    return cfg
+
+
+def get_client() -> Client:
+    """The configured client; configures the default (config file or embedded) on first use."""
+    if _client is None:
+        init()
+    assert _client is not None
+    return _client

@@ -1,0 +1,220 @@
+"""Where the Run service is and who we are to it.
+
+import flyte_run_widget as frw
+frw.init()                                    # config file, else the embedded service
+frw.init("dns:///flyte.example.com", project="ml", domain="development")
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from .errors import ConfigError
+
+API_KEY_ENV = "FLYTE_RUN_WIDGET_API_KEY"
+DATA_DIR_ENV = "FLYTE_RUN_WIDGET_DATA"
+DEFAULT_PROJECT = "flytesnacks"
+DEFAULT_DOMAIN = "development"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A parsed endpoint: ``target`` is what grpc dials, ``host`` what URLs and TLS use."""
+
+    target: str
+    host: str
+    port: int
+    scheme: str  # "http" or "https": only decides TLS when not said explicitly
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False
+
+
+@dataclass(frozen=True)
+class Config:
+    endpoint: Endpoint
+    insecure: bool
+    org: str = ""
+    project: str = DEFAULT_PROJECT
+    domain: str = DEFAULT_DOMAIN
+    api_key: str | None = None
+    embedded: bool = False
+    data_dir: Path | None = None  # the embedded service's folder, when embedded
+    source: str = "arguments"
+
+    @property
+    def console_url(self) -> str:
+        scheme = "http" if self.insecure else "https"
+        host = self.endpoint.host
+        if self.endpoint.port not in (80, 443):
+            host = f"{host}:{self.endpoint.port}"
+        return f"{scheme}://{host}"
+
+
+def parse_endpoint(endpoint: str) -> Endpoint:
+    """Accept the forms the Flyte SDK accepts: ``host:port``, ``dns:///host:port``,
+    ``http://host:port`` and ``https://host``."""
+    raw = endpoint.strip()
+    if not raw:
+        raise ConfigError("the endpoint is empty; pass e.g. init('localhost:8090')")
+    scheme = ""
+    rest = raw
+    if "://" in raw:
+        scheme, rest = raw.split("://", 1)
+        scheme = scheme.lower()
+        if scheme == "dns":
+            rest = rest.lstrip("/")
+            scheme = ""
+        elif scheme not in ("http", "https", "grpc", "grpcs"):
+            raise ConfigError(
+                f"endpoint {endpoint!r} has scheme {scheme!r}; use host:port, dns:///host:port, "
+                "http://host:port or https://host"
+            )
+    rest = rest.rstrip("/")
+    if not rest or "/" in rest or " " in rest:
+        raise ConfigError(
+            f"endpoint {endpoint!r} is not a host and port; use e.g. 'localhost:8090' or "
+            "'https://flyte.example.com'"
+        )
+    try:
+        parts = urlsplit(f"//{rest}")
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError as e:
+        raise ConfigError(f"endpoint {endpoint!r} has a bad port ({e}); use host:port") from None
+    if not host:
+        raise ConfigError(f"endpoint {endpoint!r} names no host; use e.g. 'localhost:8090'")
+    if scheme in ("https", "grpcs"):
+        tls_scheme = "https"
+    elif scheme in ("http", "grpc"):
+        tls_scheme = "http"
+    else:
+        tls_scheme = ""
+    if port is None:
+        port = 80 if tls_scheme == "http" else 443
+    shown = f"[{host}]" if ":" in host else host
+    return Endpoint(target=f"{shown}:{port}", host=host, port=port, scheme=tls_scheme or "https")
+
+
+def _config_candidates() -> list[Path]:
+    paths = [Path("config.yaml"), Path(".flyte") / "config.yaml"]
+    env = os.environ.get("FLYTECTL_CONFIG")
+    if env:
+        paths.append(Path(env).expanduser())
+    paths.append(Path.home() / ".flyte" / "config.yaml")
+    return paths
+
+
+def find_config_file() -> Path | None:
+    env = os.environ.get("FLYTECTL_CONFIG")
+    for path in _config_candidates():
+        if path.is_file():
+            return path
+        if env and path == Path(env).expanduser():
+            raise ConfigError(f"FLYTECTL_CONFIG names {path}, which does not exist; fix or unset it")
+    return None
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(
+            f"cannot read Flyte config {path}: {e}; fix the file or pass init(endpoint=...)"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"Flyte config {path} is not a mapping; expected keys admin.endpoint, task.project")
+    admin = data.get("admin") or {}
+    task = data.get("task") or {}
+    if not isinstance(admin, dict) or not isinstance(task, dict):
+        raise ConfigError(f"Flyte config {path}: 'admin' and 'task' must be mappings")
+    if not admin.get("endpoint"):
+        raise ConfigError(f"Flyte config {path} has no admin.endpoint; add one or pass init(endpoint=...)")
+    return {
+        "endpoint": str(admin["endpoint"]),
+        "insecure": admin.get("insecure"),
+        "project": task.get("project"),
+        "domain": task.get("domain"),
+        "org": task.get("org"),
+    }
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "flyte-run-widget"
+
+
+def build_config(
+    endpoint: str | None = None,
+    *,
+    insecure: bool | None = None,
+    org: str | None = None,
+    project: str | None = None,
+    domain: str | None = None,
+    api_key: str | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> Config:
+    """Resolve arguments, then a config file, then the embedded service, in that order."""
+    from_file: dict[str, Any] = {}
+    source = "arguments"
+    embedded = False
+    directory: Path | None = None
+    if endpoint is None:
+        path = Path(config_file) if config_file else find_config_file()
+        if path is not None:
+            if not path.is_file():
+                raise ConfigError(f"config file {path} does not exist")
+            from_file = load_config_file(path)
+            endpoint = from_file["endpoint"]
+            source = str(path)
+        else:
+            from .server.launcher import ensure_service
+
+            directory = Path(data_dir) if data_dir else default_data_dir()
+            endpoint = ensure_service(directory)
+            embedded = True
+            source = f"embedded service ({directory})"
+    parsed = parse_endpoint(endpoint)
+    if insecure is None:
+        insecure = from_file.get("insecure")
+    if insecure is None:
+        insecure = parsed.scheme == "http" or parsed.is_loopback
+    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
+    cfg = Config(
+        endpoint=parsed,
+        insecure=bool(insecure),
+        org=org if org is not None else (from_file.get("org") or ""),
+        project=project or from_file.get("project") or DEFAULT_PROJECT,
+        domain=domain or from_file.get("domain") or DEFAULT_DOMAIN,
+        api_key=key,
+        embedded=embedded,
+        data_dir=directory,
+        source=source,
+    )
+    if cfg.api_key and cfg.insecure and not parsed.is_loopback:
+        raise ConfigError(
+            f"refusing to send an API key in clear text to {parsed.target}; use TLS "
+            "(insecure=False, or an https:// endpoint) or drop the key"
+        )
+    return cfg
+
+
+def with_overrides(cfg: Config, **changes: Any) -> Config:
+    return replace(cfg, **{k: v for k, v in changes.items() if v is not None})

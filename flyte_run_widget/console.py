@@ -1,0 +1,149 @@
+"""Terminal rendering with rich: the live ``wait()`` panel and ``show_logs()``.
+
+with WaitDisplay(run, quiet=False) as display:
+    display.update(details)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.text import Text
+
+from . import _follow
+from .logs import format_line, keep
+from .phase import is_success
+
+if TYPE_CHECKING:
+    from .run import ActionDetails, Run, RunDetails
+
+_STYLE = {
+    "succeeded": "bold green",
+    "recovered": "bold green",
+    "failed": "bold red",
+    "timed_out": "bold red",
+    "aborted": "bold yellow",
+    "running": "bold cyan",
+}
+
+
+def _elapsed(details: ActionDetails | None, started: float) -> float:
+    if details is not None:
+        st = details.pb2.status
+        if st.HasField("start_time") and st.start_time.seconds:
+            end = st.end_time.ToMilliseconds() / 1000 if st.HasField("end_time") else time.time()
+            return max(0.0, end - st.start_time.ToMilliseconds() / 1000)
+    return time.monotonic() - started
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+class WaitDisplay:
+    """A live panel with phase, elapsed time and attempts; a final line when the run ends."""
+
+    def __init__(self, run: Run, *, quiet: bool) -> None:
+        self.run = run
+        self.quiet = quiet
+        self.details: ActionDetails | None = None
+        self._started = time.monotonic()
+        self._console = Console(file=sys.stdout, highlight=False)
+        self._live: Live | None = None
+
+    def _panel(self) -> Any:
+        phase = self.details.phase if self.details else self.run.phase
+        attempts = self.details.attempts if self.details else 0
+        text = Text.assemble(
+            ("Run ", "dim"),
+            (self.run.name, "bold"),
+            "  ",
+            (phase.upper(), _STYLE.get(phase, "bold magenta")),
+            f"  {format_duration(_elapsed(self.details, self._started))}",
+            f"  attempt {attempts}" if attempts else "",
+        )
+        return Panel(text, expand=False)
+
+    def __enter__(self) -> WaitDisplay:
+        if not self.quiet:
+            self._live = Live(
+                get_renderable=self._panel, console=self._console, refresh_per_second=4, transient=True
+            )
+            self._live.start()
+        return self
+
+    def update(self, details: ActionDetails) -> None:
+        self.details = details
+
+    def finish(self, details: RunDetails) -> None:
+        self.details = details.action_details
+        if self.quiet:
+            return
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        ad = details.action_details
+        took = format_duration(_elapsed(ad, self._started))
+        if is_success(ad.raw_phase):
+            self._console.print(Text.assemble(("✓ ", "green"), f"run {self.run.name} {ad.phase} in {took}"))
+            return
+        body = Text.assemble(("✗ ", "red"), f"run {self.run.name} {ad.phase} after {took}")
+        err, abort = ad.error_info, ad.abort_info
+        if err is not None and err.message:
+            body.append(f"\n{err.message.rstrip()}", style="red")
+        elif abort is not None and abort.reason:
+            body.append(f"\nreason: {abort.reason}", style="yellow")
+        self._console.print(body)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+async def print_logs(
+    run: Run,
+    *,
+    attempt: int | None,
+    max_lines: int,
+    show_ts: bool,
+    raw: bool,
+    filter_system: bool,
+) -> None:
+    """``raw`` writes every line as it comes; otherwise a live panel keeps the last ``max_lines``."""
+    number = attempt
+    if number is None:
+        details = await run.details.aio()
+        number = max(1, details.action_details.attempts)
+    stream = _follow.follow_logs(run.client, run.action_id, number)
+    if raw:
+        out = sys.stdout
+        async for batch in stream:
+            out.write(
+                "".join(format_line(ln, show_ts=show_ts) for ln in keep(batch, filter_system=filter_system))
+            )
+            out.flush()
+        return
+    tail: deque[str] = deque(maxlen=max(1, max_lines))
+    console = Console(file=sys.stdout, highlight=False)
+
+    def render() -> Any:
+        body = Text.from_ansi("".join(tail).rstrip("\n")) if tail else Text("(no lines yet)", style="dim")
+        title = f"Logs: {run.name} attempt {number}"
+        return Panel(Group(body), title=title, title_align="left", expand=True)
+
+    with Live(get_renderable=render, console=console, refresh_per_second=4):
+        async for batch in stream:
+            tail.extend(format_line(ln, show_ts=show_ts) for ln in keep(batch, filter_system=filter_system))
