@@ -22,6 +22,7 @@ import functools
 import inspect
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
@@ -30,10 +31,10 @@ _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _thread: threading.Thread | None = None
 
-# While a sync call blocks, this callable (if set) runs every few milliseconds on the calling
-# thread. The widget installs one that lets a notebook kernel process button clicks while a cell
-# is blocked in ``run.wait()``.
-_blocking_hook: Callable[[], None] | None = None
+# While a sync call blocks the main thread, this context manager (if set) gives a pump that runs
+# every few milliseconds. The widget installs one that lets a notebook kernel process button
+# clicks while a cell is blocked in ``run.wait()``.
+_blocking_hook: Callable[[], AbstractContextManager[Callable[[], None]]] | None = None
 _HOOK_INTERVAL = 0.05
 
 
@@ -66,7 +67,7 @@ def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     return asyncio.run_coroutine_threadsafe(coro, get_loop())
 
 
-def set_blocking_hook(hook: Callable[[], None] | None) -> None:
+def set_blocking_hook(hook: Callable[[], AbstractContextManager[Callable[[], None]]] | None) -> None:
     global _blocking_hook
     _blocking_hook = hook
 
@@ -82,13 +83,14 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     future = submit(coro)
     try:
         hook = _blocking_hook
-        if hook is None:
+        if hook is None or threading.current_thread() is not threading.main_thread():
             return future.result()
-        while True:
-            try:
-                return future.result(timeout=_HOOK_INTERVAL)
-            except concurrent.futures.TimeoutError:
-                hook()
+        with hook() as pump:
+            while True:
+                try:
+                    return future.result(timeout=_HOOK_INTERVAL)
+                except concurrent.futures.TimeoutError:
+                    pump()
     except KeyboardInterrupt:
         future.cancel()
         raise

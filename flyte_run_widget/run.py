@@ -163,6 +163,17 @@ class Run:
     def __repr__(self) -> str:
         return f"Run(name={self.name!r}, phase={self.phase!r})"
 
+    def widget(self, **kwargs: Any) -> Any:
+        """The live notebook widget for this run (one per run unless options differ)."""
+        from .widget import RunWidget
+
+        if kwargs or self._widget is None or self._widget._closed:
+            self._widget = RunWidget(self, **kwargs)
+        return self._widget
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget()._repr_mimebundle_(**kwargs)
+
     def _update(self, details: run_definition_pb2.ActionDetails) -> None:
         action = self.pb2.action
         action.status.CopyFrom(details.status)

@@ -1,0 +1,351 @@
+"""RunWidget: a live run in a notebook cell.
+
+    RunWidget(run)        # or just `run` as the last expression of a cell
+
+A watcher on the background loop follows the run: state goes into synced traits (a late view
+rebuilds from them), log lines go out as batched custom messages, a few per second at most,
+because jupyter_server drops iopub traffic beyond ~1000 messages/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import html
+import re
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets as t
+from flyteidl2.workflow import run_definition_pb2
+
+from . import _loop
+from ._follow import follow_action, follow_logs
+from .errors import FlyteRunWidgetError
+from .logs import WireLine, to_wire
+from .phase import friendly_phase, is_success, is_terminal
+from .run import Run
+
+_STATIC = Path(__file__).parent / "static"
+FLUSH_INTERVAL = 0.25
+MAX_BATCH_LINES = 50_000
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+
+
+class _AttemptLog:
+    """One attempt's lines: the last ``capacity`` for replay, plus what the views lack."""
+
+    def __init__(self, capacity: int) -> None:
+        self.held: deque[WireLine] = deque(maxlen=capacity)
+        self.total = 0  # lines seen; the first held line has index total - len(held)
+        self.sent = 0  # lines already pushed to the views
+        self.done = False
+        self.done_sent = False
+
+    @property
+    def first_held(self) -> int:
+        return self.total - len(self.held)
+
+    def add(self, lines: list[WireLine]) -> None:
+        self.held.extend(lines)
+        self.total += len(lines)
+
+    def since(self, index: int) -> tuple[int, list[WireLine]]:
+        start = max(index, self.first_held)
+        skip = start - self.first_held
+        return start, list(self.held)[skip:] if skip else list(self.held)
+
+
+def as_run(run: Any) -> Run:
+    """Our Run, or a ``flyte.remote.Run`` (anything with a ``pb2``) converted to one."""
+    if isinstance(run, Run):
+        return run
+    pb2 = getattr(run, "pb2", None)
+    if pb2 is None or not hasattr(pb2, "SerializeToString"):
+        raise TypeError(
+            f"RunWidget needs a flyte_run_widget.Run or a flyte.remote.Run, not {type(run).__name__}"
+        )
+    return Run(run_definition_pb2.Run.FromString(pb2.SerializeToString()))
+
+
+class RunWidget(anywidget.AnyWidget):
+    _esm = _STATIC / "widget.js"
+    _css = _STATIC / "widget.css"
+
+    run_name = t.Unicode("").tag(sync=True)
+    run_url = t.Unicode("").tag(sync=True)
+    task_name = t.Unicode("").tag(sync=True)
+    phase = t.Unicode("").tag(sync=True)
+    raw_phase = t.Int(0).tag(sync=True)
+    start_ms = t.Float(0).tag(sync=True)
+    end_ms = t.Float(0).tag(sync=True)
+    now_ms = t.Float(0).tag(sync=True)
+    attempts = t.Int(0).tag(sync=True)
+    error = t.Dict().tag(sync=True)
+    outputs = t.Unicode("").tag(sync=True)
+    connection = t.Dict({"state": "connected", "message": ""}).tag(sync=True)
+    busy = t.Unicode("").tag(sync=True)
+    max_lines = t.Int(100_000).tag(sync=True)
+    log_attempts = t.List(t.Int()).tag(sync=True)
+    notice = t.Unicode("").tag(sync=True)
+
+    def __init__(self, run: Any, *, max_lines: int = 100_000, follow: bool = True, **kwargs: Any) -> None:
+        if max_lines < 1:
+            raise ValueError("max_lines must be at least 1")
+        self.run = as_run(run)
+        super().__init__(max_lines=max_lines, **kwargs)
+        self._logs: dict[int, _AttemptLog] = {}
+        self._tasks: set[concurrent.futures.Future[Any]] = set()
+        self._aborted = False
+        self._closed = False
+        self._state_from_pb2(self.run.pb2.action)
+        self.on_msg(self._on_frontend_msg)
+        _install_kernel_pump()
+        if follow:
+            self._spawn(self._watch())
+            self._spawn(self._flusher())
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _state_from_pb2(self, action: Any, details: run_definition_pb2.ActionDetails | None = None) -> None:
+        run = self.run
+        status = action.status
+        raw = int(status.phase)
+        with self.hold_sync():
+            self.run_name = run.name
+            try:
+                self.run_url = run.url
+            except FlyteRunWidgetError:
+                self.run_url = ""
+            self.task_name = run.task_name
+            self.raw_phase = raw
+            self.phase = friendly_phase(raw)
+            self.start_ms = (
+                float(status.start_time.ToMilliseconds()) if status.HasField("start_time") else 0.0
+            )
+            self.end_ms = float(status.end_time.ToMilliseconds()) if status.HasField("end_time") else 0.0
+            self.now_ms = time.time() * 1000
+            self.attempts = int(status.attempts)
+            if details is not None:
+                self.error = _error_dict(details)
+                self.log_attempts = sorted(
+                    {a.attempt for a in details.attempts if a.attempt} or ({1} if raw >= 3 else set())
+                )
+            if is_terminal(raw) and self.busy == "aborting":
+                self.busy = ""
+
+    # -- background work --------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        fut = _loop.submit(coro)
+        self._tasks.add(fut)
+        fut.add_done_callback(self._tasks.discard)
+
+    def _set_connection(self, state: str, message: str) -> None:
+        self.connection = {"state": state, "message": message}
+
+    async def _watch(self) -> None:
+        try:
+            async for details in follow_action(self.run.client, self.run.action_id, self._set_connection):
+                self.run._update(details)
+                self._state_from_pb2(self.run.pb2.action, details)
+                for n in self.log_attempts:
+                    if n not in self._logs:
+                        self._logs[n] = _AttemptLog(self.max_lines)
+                        self._spawn(self._tail(n))
+            if is_success(self.run.raw_phase):
+                out = await self.run.outputs.aio()
+                self.outputs = _outputs_text(out.named)
+        except FlyteRunWidgetError as e:
+            self._set_connection("closed", str(e))
+        finally:
+            if self.busy == "waiting":
+                self.busy = ""
+
+    async def _tail(self, attempt: int) -> None:
+        log = self._logs[attempt]
+        try:
+            async for batch in follow_logs(
+                self.run.client, self.run.action_id, attempt, on_connection=self._set_connection
+            ):
+                log.add(to_wire(batch))
+        except FlyteRunWidgetError as e:
+            self.notice = f"logs of attempt {attempt}: {e}"
+        finally:
+            log.done = True
+
+    async def _flusher(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            self._flush()
+            if self.run.done() and all(log.done_sent for log in self._logs.values()):
+                return
+
+    def _flush(self) -> None:
+        for attempt, log in list(self._logs.items()):
+            done = log.done  # read once: the tail task may finish while we send
+            if log.sent < log.total or (done and not log.done_sent):
+                total = log.total
+                self._send_range(attempt, log, log.sent, total, done)
+                log.sent = total
+                log.done_sent = done
+
+    def _send_range(self, attempt: int, log: _AttemptLog, start: int, stop: int, done: bool) -> None:
+        """Send lines [start, stop) in bounded messages; lines the buffer dropped are skipped,
+        and the view counts the gap as dropped."""
+        first, lines = log.since(start)
+        lines = lines[: max(0, stop - first)]
+        for i in range(0, max(1, len(lines)), MAX_BATCH_LINES):
+            chunk = lines[i : i + MAX_BATCH_LINES]
+            last = i + MAX_BATCH_LINES >= len(lines)
+            self.send(
+                {
+                    "type": "logs",
+                    "attempt": attempt,
+                    "first": first + i,
+                    "lines": chunk,
+                    "done": done and last,
+                }
+            )
+
+    # -- messages from the views -------------------------------------------------------------
+
+    def _on_frontend_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        # Runs on the kernel's main thread; all state changes happen on the background loop.
+        if isinstance(content, dict):
+            _loop.get_loop().call_soon_threadsafe(self._handle, content)
+
+    def _handle(self, content: dict[str, Any]) -> None:
+        kind = content.get("type")
+        if kind == "abort":
+            self._request_abort(str(content.get("reason") or "Aborted from the notebook widget"))
+        elif kind == "wait":
+            if not self.run.done():
+                self.busy = "waiting"
+        elif kind == "logs_request":
+            attempt, start = content.get("attempt"), content.get("from", 0)
+            if isinstance(attempt, int) and isinstance(start, int) and attempt in self._logs:
+                log = self._logs[attempt]
+                if start < log.sent or log.done_sent:
+                    self._send_range(attempt, log, start, log.sent, log.done_sent)
+
+    def _request_abort(self, reason: str) -> None:
+        if self._aborted or self.run.done():
+            return
+        self._aborted = True
+        self.busy = "aborting"
+        self._spawn(self._abort(reason))
+
+    async def _abort(self, reason: str) -> None:
+        try:
+            await self.run.abort.aio(reason=reason)
+            self._state_from_pb2(self.run.pb2.action)
+        except FlyteRunWidgetError as e:
+            self.notice = f"abort failed: {e}"
+            self.busy = ""
+            self._aborted = False
+
+    # -- lifecycle and static output -----------------------------------------------------------
+
+    def close(self) -> None:
+        self._closed = True
+        for fut in list(self._tasks):
+            fut.cancel()
+        super().close()
+
+    def static_html(self, last_lines: int = 20) -> str:
+        """A self-contained snapshot for nbconvert and GitHub: escaped, no script."""
+        e = html.escape
+        rows: list[str] = []
+        for n in sorted(self._logs):
+            rows.extend(f"[{n}] {_ANSI.sub('', ln[2])}" for ln in list(self._logs[n].held)[-last_lines:])
+        tail = "\n".join(rows[-last_lines:])
+        err = self.error.get("message", "") if self.error else ""
+        parts = [
+            f"<div><b>Run {e(self.run_name)}</b> · task {e(self.task_name)} · "
+            f"<b>{e(self.phase.upper())}</b> · attempts {self.attempts}",
+            f" · {e(_elapsed_text(self.start_ms, self.end_ms))}</div>",
+        ]
+        if err:
+            parts.append(f"<pre style='color:#b00'>{e(err)}</pre>")
+        if self.outputs:
+            parts.append(f"<pre>{e(self.outputs)}</pre>")
+        if tail:
+            parts.append(f"<pre style='max-height:20em;overflow:auto'>{e(tail)}</pre>")
+        return "".join(parts)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle: Any = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        data["text/plain"] = repr(self.run)
+        data["text/html"] = self.static_html()
+        return bundle
+
+
+def _elapsed_text(start_ms: float, end_ms: float) -> str:
+    if not start_ms:
+        return "not started"
+    end = end_ms or time.time() * 1000
+    from .console import format_duration
+
+    return format_duration(max(0.0, (end - start_ms) / 1000))
+
+
+def _error_dict(details: run_definition_pb2.ActionDetails) -> dict[str, str]:
+    if details.HasField("error_info"):
+        err = details.error_info
+        kind = run_definition_pb2.ErrorInfo.Kind.Name(err.kind).removeprefix("KIND_")
+        return {"kind": kind, "code": err.code, "message": err.message}
+    if details.HasField("abort_info"):
+        return {"kind": "ABORTED", "code": "", "message": details.abort_info.reason or "aborted"}
+    return {}
+
+
+def _outputs_text(named: dict[str, Any], limit: int = 10_000) -> str:
+    text = "\n".join(f"{k} = {v!r}" for k, v in named.items()) or "(no outputs)"
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
+
+
+_pump_installed = False
+
+
+def _install_kernel_pump() -> None:
+    """Let a kernel handle widget clicks while a cell blocks in a sync call such as
+    ``run.wait()``: while the call waits, process queued comm messages (execute requests stay
+    queued until the cell ends) with jupyter-ui-poll."""
+    global _pump_installed
+    if _pump_installed:
+        return
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return
+    _pump_installed = True
+    _loop.set_blocking_hook(_kernel_pump)
+
+
+_pumping = False
+
+
+@contextlib.contextmanager
+def _kernel_pump() -> Iterator[Any]:
+    global _pumping
+    if _pumping:
+        yield lambda: None
+        return
+    from jupyter_ui_poll import ui_events
+
+    _pumping = True
+    try:
+        with ui_events() as poll:
+            yield lambda: poll(20)
+    finally:
+        _pumping = False
