@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import datetime as dt
 import json
 import os
@@ -167,7 +168,7 @@ def test_listall_filters_and_pages(client):
 
 
 def test_listall_follows_pages_past_100(client, monkeypatch):
-    from flyte_run_widget import run as run_mod
+    run_mod = importlib.import_module("flyte_run_widget.run")
 
     monkeypatch.setattr(run_mod, "PAGE_SIZE", 2)
     runs = [frw.run(add, a=i) for i in range(5)]
