@@ -1,0 +1,128 @@
+"""Finding the local Run service for a data folder, starting it when none runs.
+
+    endpoint = ensure_service(Path("~/.flyte-run-widget").expanduser())   # "127.0.0.1:53123"
+
+The service is a detached process (its own session), so it outlives the caller, e.g. a
+notebook kernel that restarts; the next caller finds it through ``DIR/server.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..errors import ServiceUnavailableError
+from .app import SERVER_FILE
+
+DATA_DIR_ENV = "FLYTE_RUN_WIDGET_DATA_DIR"
+_LAUNCH_LOCK = "launch.lock"
+_LOG_FILE = "server.log"
+# Started services, kept referenced so that Popen does not warn about a running child.
+_started: list[subprocess.Popen[bytes]] = []
+
+
+def default_data_dir() -> Path:
+    """``$FLYTE_RUN_WIDGET_DATA_DIR``, else ``~/.flyte-run-widget``."""
+    return Path(os.environ.get(DATA_DIR_ENV) or "~/.flyte-run-widget").expanduser()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _accepts(endpoint: str, timeout: float = 1.0) -> bool:
+    host, _, port = endpoint.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def running_endpoint(data_dir: Path) -> str | None:
+    """The endpoint of a live service for ``data_dir``, or None."""
+    try:
+        info = json.loads((data_dir / SERVER_FILE).read_text())
+        endpoint, pid = str(info["endpoint"]), int(info["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if _pid_alive(pid) and _accepts(endpoint):
+        return endpoint
+    return None
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no output)"
+    return "\n".join(text.splitlines()[-lines:]) or "(no output)"
+
+
+def _spawn(data_dir: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    # Let the child import this very copy of the package, installed or not.
+    package_parent = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    with open(data_dir / _LOG_FILE, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flyte_run_widget.server", "--data-dir", str(data_dir), "--port", "0"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=data_dir,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    _started.append(proc)
+    return proc
+
+
+def ensure_service(data_dir: Path, timeout: float = 20) -> str:
+    """The endpoint (``host:port``) of the local Run service for ``data_dir``, started if
+    needed. Never starts a second one: a lock file in ``data_dir`` serialises callers."""
+    data_dir = Path(data_dir).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / _LAUNCH_LOCK, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        endpoint = running_endpoint(data_dir)
+        if endpoint:
+            return endpoint
+        with contextlib.suppress(FileNotFoundError):
+            (data_dir / SERVER_FILE).unlink()
+        proc = _spawn(data_dir)
+        deadline = time.monotonic() + timeout
+        log_path = data_dir / _LOG_FILE
+        while time.monotonic() < deadline:
+            try:
+                info = json.loads((data_dir / SERVER_FILE).read_text())
+                if int(info["pid"]) == proc.pid:
+                    return str(info["endpoint"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+            if proc.poll() is not None:
+                raise ServiceUnavailableError(
+                    f"the local Run service exited with code {proc.returncode} while starting;"
+                    f" see {log_path}:\n{_log_tail(log_path)}",
+                    code="UNAVAILABLE",
+                )
+            time.sleep(0.05)
+        raise ServiceUnavailableError(
+            f"the local Run service did not start within {timeout:g} s; see {log_path}:\n"
+            f"{_log_tail(log_path)}",
+            code="UNAVAILABLE",
+        )

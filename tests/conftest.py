@@ -1,0 +1,222 @@
+"""Shared fixtures: a real local Run service in a subprocess, and container task specs.
+
+def test_something(service):
+    stub = RunServiceStub(grpc.insecure_channel(service.endpoint))
+    ...
+    service.restart()     # same data folder, new process and port
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import grpc
+import pytest
+from flyteidl2.common import identifier_pb2 as ids
+from flyteidl2.core import identifier_pb2, literals_pb2, tasks_pb2
+from flyteidl2.logs.dataplane import payload_pb2
+from flyteidl2.task import common_pb2, run_pb2, task_definition_pb2
+from flyteidl2.workflow import (
+    run_definition_pb2,
+    run_logs_service_pb2,
+    run_logs_service_pb2_grpc,
+    run_service_pb2,
+    run_service_pb2_grpc,
+)
+from google.protobuf import duration_pb2
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class LocalService:
+    """The local Run service running as ``python -m flyte_run_widget.server``."""
+
+    def __init__(self, data_dir: Path, abort_grace: float = 2.0) -> None:
+        self.data_dir = data_dir
+        self.abort_grace = abort_grace
+        self.endpoint = ""
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "service-test.log"
+
+    def start(self, timeout: float = 20) -> str:
+        server_file = self.data_dir / "server.json"
+        if server_file.exists():
+            server_file.unlink()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "flyte_run_widget.server",
+                    "--port",
+                    "0",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--abort-grace",
+                    str(self.abort_grace),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                info = json.loads(server_file.read_text())
+                if info["pid"] == self.proc.pid:
+                    self.endpoint = str(info["endpoint"])
+                    return self.endpoint
+            except (OSError, ValueError, KeyError):
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(f"the Run service did not start:\n{self.log_path.read_text()}")
+
+    def stop(self, timeout: float = 30) -> int | None:
+        """SIGTERM (a clean stop) and wait; the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: the service gets no chance to clean up."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def restart(self) -> str:
+        """Stop cleanly (if running) and start again on the same data folder."""
+        self.stop()
+        return self.start()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[LocalService]:
+    svc = LocalService(tmp_path / "data")
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+def container_task(
+    command: Sequence[str],
+    *,
+    name: str = "tests.task",
+    version: str = "v1",
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    retries: int = 0,
+) -> task_definition_pb2.TaskSpec:
+    """A TaskSpec whose template runs ``command`` (templates like ``{{.Outputs}}`` allowed)."""
+    metadata = tasks_pb2.TaskMetadata(retries=literals_pb2.RetryStrategy(retries=retries))
+    if timeout is not None:
+        metadata.timeout.CopyFrom(duration_pb2.Duration(nanos=0, seconds=0))
+        metadata.timeout.FromNanoseconds(int(timeout * 1e9))
+    template = tasks_pb2.TaskTemplate(
+        id=identifier_pb2.Identifier(resource_type=identifier_pb2.TASK, name=name, version=version),
+        type="container",
+        metadata=metadata,
+        container=tasks_pb2.Container(
+            image="local",
+            command=list(command),
+            env=[literals_pb2.KeyValuePair(key=k, value=v) for k, v in (env or {}).items()],
+        ),
+    )
+    return task_definition_pb2.TaskSpec(task_template=template, short_name=name.rsplit(".", 1)[-1])
+
+
+def python_task(code: str, *extra_args: str, **kwargs: object) -> task_definition_pb2.TaskSpec:
+    """A task running ``python -c code extra_args...`` with the test's interpreter."""
+    return container_task([sys.executable, "-c", code, *extra_args], **kwargs)  # type: ignore[arg-type]
+
+
+class ServiceClient:
+    """Raw flyteidl2 stubs over one sync channel, plus the few steps every test repeats."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.channel = grpc.insecure_channel(endpoint)
+        self.runs = run_service_pb2_grpc.RunServiceStub(self.channel)
+        self.logs = run_logs_service_pb2_grpc.RunLogsServiceStub(self.channel)
+
+    def create(
+        self,
+        task: task_definition_pb2.TaskSpec,
+        *,
+        name: str | None = None,
+        project: str = "proj",
+        domain: str = "development",
+        inputs: common_pb2.Inputs | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> run_definition_pb2.Run:
+        """CreateRun; returns the response's ``Run``."""
+        request = run_service_pb2.CreateRunRequest(
+            task_spec=task, run_spec=run_pb2.RunSpec(labels=run_pb2.Labels(values=labels or {}))
+        )
+        if name is None:
+            request.project_id.CopyFrom(ids.ProjectIdentifier(name=project, domain=domain))
+        else:
+            request.run_id.CopyFrom(ids.RunIdentifier(project=project, domain=domain, name=name))
+        if inputs is not None:
+            request.inputs.CopyFrom(inputs)
+        return self.runs.CreateRun(request, timeout=10).run
+
+    def wait(self, action_id: ids.ActionIdentifier, timeout: float = 30) -> run_definition_pb2.ActionDetails:
+        """Follow WatchActionDetails to its end; the last ActionDetails."""
+        last = None
+        request = run_service_pb2.WatchActionDetailsRequest(action_id=action_id)
+        for response in self.runs.WatchActionDetails(request, timeout=timeout):
+            last = response.details
+        assert last is not None, "WatchActionDetails sent nothing"
+        return last
+
+    def log_lines(
+        self, action_id: ids.ActionIdentifier, attempt: int = 0, timeout: float = 60
+    ) -> list[payload_pb2.LogLine]:
+        """Every LogLine TailLogs sends for the attempt (0 = latest)."""
+        request = run_logs_service_pb2.TailLogsRequest(action_id=action_id, attempt=attempt)
+        lines: list[payload_pb2.LogLine] = []
+        for response in self.logs.TailLogs(request, timeout=timeout):
+            for logs in response.logs:
+                lines.extend(logs.lines)
+        return lines
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+@pytest.fixture
+def client(service: LocalService) -> Iterator[ServiceClient]:
+    c = ServiceClient(service.endpoint)
+    try:
+        yield c
+    finally:
+        c.close()
