@@ -254,7 +254,7 @@ class RunWidget(anywidget.AnyWidget):
 
     def close(self) -> None:
         self._closed = True
-        for fut in list(self._tasks):
+        for fut in list(getattr(self, "_tasks", ())):
             fut.cancel()
         super().close()
 

@@ -1,0 +1,161 @@
+"""The widget model against the real service: traits, log batches, abort, close."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+import flyte_run_widget as frw
+from flyte_run_widget import widget as widget_mod
+
+
+@pytest.fixture
+def client(service):
+    frw.init(service.endpoint, project="proj", domain="development")
+    return service
+
+
+def _wait_until(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+class Recorder:
+    def __init__(self):
+        self.messages = []
+        self.lock = threading.Lock()
+
+    def __call__(self, content, buffers=None):
+        with self.lock:
+            self.messages.append(content)
+
+    def lines(self, attempt=1):
+        out = []
+        for m in self.messages:
+            if m["type"] == "logs" and m["attempt"] == attempt:
+                assert m["first"] == len(out), "a batch starts where the last one ended"
+                out.extend(m["lines"])
+        return out
+
+
+def steps(n: int, delay: float) -> int:
+    for i in range(n):
+        print(f"step {i}", flush=True)
+        time.sleep(delay)
+    return n
+
+
+def chatty(n: int) -> int:
+    for i in range(n):
+        print(f"line {i} <script>alert(1)</script>")
+    return n
+
+
+def test_traits_follow_the_phases(client):
+    r = frw.run(steps, n=5, delay=0.2)
+    w = r.widget()
+    seen = []
+    w.observe(lambda change: seen.append(change["new"]), names="phase")
+    assert _wait_until(lambda: w.phase == "succeeded" and w.outputs)
+    assert seen[-1] == "succeeded" and "running" in seen
+    assert w.raw_phase == 5 and w.attempts == 1 and w.log_attempts == [1]
+    assert 0 < w.start_ms <= w.end_ms and w.run_name == r.name and w.run_url == r.url
+    assert w.outputs == "o0 = 5" and w.error == {}
+    assert r.widget() is w
+    w.close()
+
+
+def test_log_batches_are_bounded_and_complete(client):
+    n = 120_000
+    r = frw.run(chatty, n=n)
+    w = frw.RunWidget(r)
+    rec = Recorder()
+    w.send = rec
+    assert _wait_until(lambda: any(m.get("done") for m in rec.messages), timeout=60)
+    user = [line[2] for line in rec.lines() if line[1] != 2]
+    assert user == [f"line {i} <script>alert(1)</script>" for i in range(n)]
+    assert all(len(m["lines"]) <= widget_mod.MAX_BATCH_LINES for m in rec.messages)
+    assert len(rec.messages) <= n / 1000, "lines travel in batches, never one message per line"
+    w.close()
+
+
+def test_bounded_buffer_and_replay_for_a_late_view(client):
+    r = frw.run(chatty, n=3000)
+    w = frw.RunWidget(r, max_lines=1000)
+    rec = Recorder()
+    w.send = rec
+    assert _wait_until(lambda: any(m.get("done") for m in rec.messages), timeout=60)
+    log = w._logs[1]
+    assert len(log.held) == 1000 and log.total > 3000
+    rec.messages.clear()
+    w._handle({"type": "logs_request", "attempt": 1, "from": 0})
+    (replay,) = rec.messages
+    assert replay["first"] == log.total - 1000 and len(replay["lines"]) == 1000 and replay["done"]
+    w.close()
+
+
+def test_abort_from_the_widget_once(client):
+    r = frw.run(steps, n=600, delay=0.1)
+    w = r.widget()
+    assert _wait_until(lambda: w.phase == "running")
+    w._on_frontend_msg(w, {"type": "abort", "reason": "clicked"}, [])
+    w._on_frontend_msg(w, {"type": "abort", "reason": "clicked twice"}, [])
+    assert _wait_until(lambda: w.busy == "aborting" or w.phase == "aborted")
+    assert _wait_until(lambda: w.phase == "aborted", timeout=30)
+    assert w.busy == "" and w.error["kind"] == "ABORTED" and w.error["message"] == "clicked"
+    assert frw.Run.get(r.name).phase == "aborted"
+    w.close()
+
+
+def test_failed_run_shows_its_error(client):
+    def boom():
+        raise RuntimeError("kaput <b>bold</b>")
+
+    r = frw.run(boom)
+    w = r.widget()
+    assert _wait_until(lambda: w.phase == "failed")
+    assert w.error["kind"] == "USER" and w.error["code"] == "RuntimeError"
+    assert "kaput <b>bold</b>" in w.error["message"]
+    html = w.static_html()
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html and "<b>bold</b>" not in html
+    w.close()
+
+
+def test_close_stops_the_watchers(client):
+    r = frw.run(steps, n=600, delay=0.1)
+    w = r.widget()
+    assert _wait_until(lambda: w.phase == "running")
+    tasks = list(w._tasks)
+    assert tasks
+    w.close()
+    assert _wait_until(lambda: all(t.done() for t in tasks), timeout=5)
+    r.abort()
+
+
+def test_static_bundle_is_escaped_and_has_text(client):
+    r = frw.run(chatty, n=3)
+    w = r.widget()
+    assert _wait_until(lambda: w.phase == "succeeded" and w._logs and w._logs[1].done)
+    data = w._repr_mimebundle_()[0] if isinstance(w._repr_mimebundle_(), tuple) else w._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert data["text/plain"] == repr(r)
+    assert "&lt;script&gt;" in data["text/html"] and "<script>" not in data["text/html"]
+    w.close()
+
+
+def test_a_flyte_sdk_run_is_accepted(client):
+    r = frw.run(steps, n=1, delay=0)
+    sdk_like = SimpleNamespace(pb2=r.pb2)
+    w = frw.RunWidget(sdk_like)
+    assert w.run_name == r.name
+    assert _wait_until(lambda: w.phase == "succeeded")
+    w.close()
+    with pytest.raises(TypeError, match="flyte.remote.Run"):
+        frw.RunWidget(object())
