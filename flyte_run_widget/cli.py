@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
-from .config import default_data_dir
+from .config import DATA_DIR_ENV, default_data_dir
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -17,11 +20,38 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from . import _demo, client, launch
+    from . import client
+    from .errors import ConfigError
 
-    cfg = client.init(data_dir=args.data_dir) if args.data_dir else client.init()
-    print(f"Flyte Run service: {cfg.endpoint.target} ({cfg.source})")
-    run = launch.run(launch.Task(_demo.train, name="demo.train"), epochs=args.epochs, delay=0.3)
+    if args.data_dir:
+        os.environ[DATA_DIR_ENV] = str(Path(args.data_dir).resolve())
+    cfg = client.init()
+    print(f"Flyte Run service: {cfg.endpoint.target} ({cfg.source})", flush=True)
+    if args.terminal:
+        return _terminal_demo(args.epochs)
+    notebook = _examples_dir() / "quickstart.ipynb"
+    if not notebook.is_file():
+        raise ConfigError(f"{notebook} is missing; run the demo from a source checkout, or use --terminal")
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise ConfigError("JupyterLab is not installed: pip install 'flyte-run-widget[demo]'")
+    cmd = [sys.executable, "-m", "jupyterlab", notebook.name, f"--ServerApp.root_dir={notebook.parent}"]
+    if args.no_browser:
+        cmd.append("--no-browser")
+    print("Opening JupyterLab on", notebook, flush=True)
+    return subprocess.call(cmd, cwd=notebook.parent)
+
+
+def _examples_dir() -> Path:
+    here = Path.cwd() / "examples"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / "examples"
+
+
+def _terminal_demo(epochs: int) -> int:
+    from . import _demo, launch
+
+    run = launch.run(launch.Task(_demo.train, name="demo.train"), epochs=epochs, delay=0.3)
     print(f"Started run {run.name}: {run.url}")
     run.show_logs(raw=True)
     run.wait()
@@ -39,9 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=0, help="port (default: any free port)")
     serve.add_argument("--data-dir", default=str(default_data_dir()), help="where runs and logs are kept")
     serve.set_defaults(func=_serve)
-    demo = sub.add_parser("demo", help="start a demo run on the embedded service and follow it")
+    demo = sub.add_parser("demo", help="open the quickstart notebook in JupyterLab on the embedded service")
     demo.add_argument("--data-dir", default=None, help="the embedded service's folder")
-    demo.add_argument("--epochs", type=int, default=6)
+    demo.add_argument("--terminal", action="store_true", help="follow a run in this terminal instead")
+    demo.add_argument("--no-browser", action="store_true", help="print JupyterLab's URL, open no browser")
+    demo.add_argument("--epochs", type=int, default=6, help="length of the --terminal run")
     demo.set_defaults(func=_demo)
     args = parser.parse_args(argv)
     try:
