@@ -1,0 +1,45 @@
+// Bundle js/src into flyte_run_widget/static/widget.{js,css}: one ESM file (es2020) + its CSS.
+//   node build.mjs          build
+//   node build.mjs --check  fail if the committed bundle differs from a fresh build
+import { build } from 'esbuild'
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const staticDir = join(here, '..', 'flyte_run_widget', 'static')
+const LIMIT = 40 * 1024
+const check = process.argv.includes('--check')
+const outdir = check ? mkdtempSync(join(tmpdir(), 'frw-')) : staticDir
+
+await build({
+  entryPoints: { widget: join(here, 'src', 'index.js') },
+  outdir,
+  bundle: true,
+  format: 'esm',
+  target: 'es2020',
+  minify: true,
+  legalComments: 'none',
+  banner: { js: '/* flyte-run-widget front end; bundles anser (MIT, github.com/IonicaBizau/anser) */' },
+  logLevel: 'warning',
+})
+
+let total = 0
+let stale = false
+for (const file of ['widget.js', 'widget.css']) {
+  const text = readFileSync(join(outdir, file), 'utf8')
+  total += Buffer.byteLength(text)
+  console.log(`${file}: ${(Buffer.byteLength(text) / 1024).toFixed(1)} kB`)
+  if (check && text !== readFileSync(join(staticDir, file), 'utf8')) {
+    console.error(`${file} is out of date: run \`npm run build\` and commit it`)
+    stale = true
+  }
+}
+console.log(`total: ${(total / 1024).toFixed(1)} kB (limit ${LIMIT / 1024} kB)`)
+if (check) rmSync(outdir, { recursive: true, force: true })
+if (total > LIMIT) {
+  console.error('bundle is over its size limit')
+  process.exit(1)
+}
+if (stale) process.exit(1)

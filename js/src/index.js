@@ -1,0 +1,19 @@
+/**
+ * The anywidget front-end module of flyte-run-widget.
+ *
+ * initialize() runs once per widget model and keeps the log buffers there, so every view of the
+ * model (the same output shown twice, a re-rendered cell) shares them; render() draws one view.
+ */
+import './theme.css'
+import { attachStore } from './store.js'
+import { renderWidget } from './widget.js'
+
+export default {
+  initialize({ model }) {
+    const store = attachStore(model)
+    return () => store.dispose()
+  },
+  render({ model, el }) {
+    return renderWidget({ model, el })
+  },
+}

@@ -1,0 +1,128 @@
+/**
+ * Model-level state shared by every view of one widget model: the log buffers of each attempt,
+ * the clock skew estimate and whether an abort was already sent.
+ *
+ *     const store = attachStore(model)   // in initialize(); idempotent
+ *     store.subscribe((attempt) => ...)  // a view hears about new lines
+ */
+import { LineBuffer } from './ringbuffer.js'
+
+const stores = new WeakMap()
+
+/**
+ * anywidget hands initialize() and each render() a *different* proxy object for the same model,
+ * so the proxy cannot key a per-model map. The widget's Layout model is one object per widget
+ * (ipywidgets creates one per DOMWidget and `get('layout')` returns that instance in every
+ * proxy); hosts without one (marimo, tests) pass a stable model object, which is used instead.
+ */
+export function modelKey(model) {
+  const layout = model.get('layout')
+  return layout !== null && typeof layout === 'object' ? layout : model
+}
+
+/** The store of this model, if initialize() created one. */
+export function findStore(model) {
+  return stores.get(modelKey(model))
+}
+
+export function attachStore(model) {
+  const key = modelKey(model)
+  const existing = stores.get(key)
+  if (existing) return existing
+  const store = new LogStore(model, key)
+  stores.set(key, store)
+  return store
+}
+
+export class LogStore {
+  constructor(model, key = model) {
+    this.model = model
+    this.key = key
+    this.buffers = new Map()
+    this.listeners = new Set()
+    this.stateListeners = new Set()
+    this.abortSent = false
+    // kernel clock minus browser clock, in ms. A value synced before this page existed may be
+    // stale (now_ms is only refreshed when the kernel pushes state), so it only ever tells us the
+    // kernel is at least that far ahead; live changes replace the estimate.
+    this.skew = Math.max(0, (Number(model.get('now_ms')) || 0) - Date.now())
+    this.onMsg = (msg) => this.handle(msg)
+    this.onMaxLines = () => {
+      for (const buf of this.buffers.values()) buf.resize(this.capacity())
+      this.emit(null)
+    }
+    this.onNow = () => {
+      const now = Number(model.get('now_ms')) || 0
+      if (now > 0) this.skew = now - Date.now()
+    }
+    model.on('msg:custom', this.onMsg)
+    model.on('change:max_lines', this.onMaxLines)
+    model.on('change:now_ms', this.onNow)
+  }
+
+  capacity() {
+    return Number(this.model.get('max_lines')) || 100000
+  }
+
+  buffer(attempt) {
+    let buf = this.buffers.get(attempt)
+    if (!buf) {
+      buf = new LineBuffer(this.capacity())
+      this.buffers.set(attempt, buf)
+    }
+    return buf
+  }
+
+  handle(msg) {
+    if (!msg || msg.type !== 'logs') return
+    const attempt = Number(msg.attempt)
+    if (!Number.isInteger(attempt)) return
+    const buf = this.buffer(attempt)
+    const lines = Array.isArray(msg.lines) ? msg.lines : []
+    const first = Number.isInteger(msg.first) && msg.first >= 0 ? msg.first : buf.end
+    const result = buf.append(first, lines)
+    if (msg.done) buf.done = true
+    if (result.added || result.gap || msg.done) this.emit(attempt)
+  }
+
+  /** Attempt numbers known from the trait or from messages, ascending. */
+  attempts() {
+    const set = new Set(this.buffers.keys())
+    const fromTrait = this.model.get('log_attempts')
+    if (Array.isArray(fromTrait)) for (const a of fromTrait) if (Number.isInteger(a)) set.add(a)
+    return [...set].sort((a, b) => a - b)
+  }
+
+  kernelNow() {
+    return Date.now() + this.skew
+  }
+
+  subscribe(fn) {
+    this.listeners.add(fn)
+    return () => this.listeners.delete(fn)
+  }
+
+  /** Record that this model's abort went out; every view then disables its Abort button. */
+  markAbortSent() {
+    this.abortSent = true
+    for (const fn of this.stateListeners) fn()
+  }
+
+  subscribeState(fn) {
+    this.stateListeners.add(fn)
+    return () => this.stateListeners.delete(fn)
+  }
+
+  emit(attempt) {
+    for (const fn of this.listeners) fn(attempt)
+  }
+
+  dispose() {
+    this.model.off('msg:custom', this.onMsg)
+    this.model.off('change:max_lines', this.onMaxLines)
+    this.model.off('change:now_ms', this.onNow)
+    this.listeners.clear()
+    this.stateListeners.clear()
+    if (stores.get(this.key) === this) stores.delete(this.key)
+  }
+}
