@@ -157,5 +157,5 @@ def test_a_flyte_sdk_run_is_accepted(client):
     assert w.run_name == r.name
     assert _wait_until(lambda: w.phase == "succeeded")
     w.close()
-    with pytest.raises(TypeError, match="flyte.remote.Run"):
+    with pytest.raises(TypeError, match=r"flyte\.remote\.Run"):
         frw.RunWidget(object())
