@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from ..errors import ServiceUnavailableError
 from .app import SERVER_FILE
@@ -92,20 +93,37 @@ def _spawn(data_dir: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
+def _lock(lock: IO[str], deadline: float, data_dir: Path) -> None:
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise ServiceUnavailableError(
+                    f"another process has been starting the local Run service in {data_dir} for too"
+                    f" long; see {data_dir / _LOG_FILE}",
+                    code="UNAVAILABLE",
+                ) from None
+            time.sleep(0.05)
+
+
 def ensure_service(data_dir: Path, timeout: float = 20) -> str:
     """The endpoint (``host:port``) of the local Run service for ``data_dir``, started if
     needed. Never starts a second one: a lock file in ``data_dir`` serialises callers."""
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    for proc in _started:
+        proc.poll()  # reap services of ours that have ended, so no zombie lingers
     with open(data_dir / _LAUNCH_LOCK, "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        _lock(lock, deadline, data_dir)
         endpoint = running_endpoint(data_dir)
         if endpoint:
             return endpoint
         with contextlib.suppress(FileNotFoundError):
             (data_dir / SERVER_FILE).unlink()
         proc = _spawn(data_dir)
-        deadline = time.monotonic() + timeout
         log_path = data_dir / _LOG_FILE
         while time.monotonic() < deadline:
             try:

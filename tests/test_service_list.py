@@ -1,0 +1,138 @@
+"""ListRuns (filters, sort, pages) and WatchRuns over real loopback gRPC."""
+
+from __future__ import annotations
+
+import getpass
+import time
+
+import grpc
+import pytest
+from conftest import ServiceClient, container_task, python_task
+from flyteidl2.common import identifier_pb2 as ids
+from flyteidl2.common import list_pb2, phase_pb2
+from flyteidl2.workflow import run_service_pb2 as rs
+
+P = phase_pb2
+F = list_pb2.Filter
+ASC, DESC = list_pb2.Sort.ASCENDING, list_pb2.Sort.DESCENDING
+SCOPE = ids.ProjectIdentifier(name="proj", domain="development")
+TOTAL = 250
+
+
+def list_all(client: ServiceClient, limit: int = 100, **request: object) -> list:  # type: ignore[type-arg]
+    runs: list = []  # type: ignore[type-arg]
+    token = ""
+    pages = 0
+    while True:
+        req = list_pb2.ListRequest(limit=limit, token=token, **request)  # type: ignore[arg-type]
+        resp = client.runs.ListRuns(rs.ListRunsRequest(request=req, project_id=SCOPE))
+        assert len(resp.runs) <= min(limit, 100)
+        runs.extend(resp.runs)
+        pages += 1
+        token = resp.token
+        if not token:
+            return runs
+        assert pages < 100
+
+
+@pytest.fixture
+def many_runs(client: ServiceClient) -> ServiceClient:
+    """250 tiny runs: three task names, two versions, every fifth one failing."""
+    for i in range(TOTAL):
+        command = ["false"] if i % 5 == 0 else ["true"]
+        task = container_task(command, name=f"tests.task{i % 3}", version=f"v{i % 2}")
+        client.create(task, name=f"run-{i:03d}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pending = [
+            r
+            for r in list_all(client)
+            if r.action.status.phase not in (P.ACTION_PHASE_SUCCEEDED, P.ACTION_PHASE_FAILED)
+        ]
+        if not pending:
+            return client
+        time.sleep(0.2)
+    raise AssertionError("runs did not finish")
+
+
+def test_pages_cover_every_run_once(many_runs: ServiceClient) -> None:
+    runs = list_all(many_runs, sort_by=list_pb2.Sort(key="created_at", direction=ASC))
+    names = [r.action.id.run.name for r in runs]
+    assert len(names) == TOTAL and len(set(names)) == TOTAL
+    assert names == [f"run-{i:03d}" for i in range(TOTAL)]  # created in this order
+    assert all(r.action.status.phase != 0 for r in runs)
+
+    newest_first = list_all(many_runs, limit=37, sort_by=list_pb2.Sort(key="created_at", direction=DESC))
+    assert [r.action.id.run.name for r in newest_first] == names[::-1]
+
+    by_name = list_all(many_runs, sort_by=list_pb2.Sort(key="name", direction=DESC))
+    assert [r.action.id.run.name for r in by_name] == sorted(names, reverse=True)
+
+    first = many_runs.runs.ListRuns(
+        rs.ListRunsRequest(request=list_pb2.ListRequest(limit=500), project_id=SCOPE)
+    )
+    assert len(first.runs) == 100 and first.token  # capped at 100 a page
+
+
+def test_filters(many_runs: ServiceClient) -> None:
+    def names(*filters: list_pb2.Filter) -> set[str]:
+        return {r.action.id.run.name for r in list_all(many_runs, filters=list(filters))}
+
+    failed = names(F(function=F.EQUAL, field="phase", values=[str(P.ACTION_PHASE_FAILED)]))
+    assert failed == {f"run-{i:03d}" for i in range(0, TOTAL, 5)}
+    both = names(
+        F(
+            function=F.VALUE_IN,
+            field="phase",
+            values=[str(P.ACTION_PHASE_FAILED), str(P.ACTION_PHASE_SUCCEEDED)],
+        )
+    )
+    assert len(both) == TOTAL
+    task1 = names(F(function=F.EQUAL, field="task_name", values=["tests.task1"]))
+    assert task1 == {f"run-{i:03d}" for i in range(1, TOTAL, 3)}
+    v0_task1 = names(
+        F(function=F.EQUAL, field="task_name", values=["tests.task1"]),
+        F(function=F.EQUAL, field="task_version", values=["v0"]),
+    )
+    assert v0_task1 == {f"run-{i:03d}" for i in range(TOTAL) if i % 3 == 1 and i % 2 == 0}
+    mine = names(F(function=F.EQUAL, field="created_by", values=[getpass.getuser()]))
+    assert len(mine) == TOTAL
+    assert names(F(function=F.EQUAL, field="created_by", values=["someone-else"])) == set()
+
+    other_project = many_runs.runs.ListRuns(
+        rs.ListRunsRequest(project_id=ids.ProjectIdentifier(name="other", domain="development"))
+    )
+    assert list(other_project.runs) == [] and other_project.token == ""
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        list_pb2.ListRequest(filters=[F(function=F.EQUAL, field="colour", values=["red"])]),
+        list_pb2.ListRequest(filters=[F(function=F.GREATER_THAN, field="phase", values=["1"])]),
+        list_pb2.ListRequest(filters=[F(function=F.EQUAL, field="phase", values=["bogus"])]),
+        list_pb2.ListRequest(sort_by=list_pb2.Sort(key="colour")),
+        list_pb2.ListRequest(token="not-a-token"),
+    ],
+)
+def test_bad_list_requests(client: ServiceClient, request_: list_pb2.ListRequest) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        client.runs.ListRuns(rs.ListRunsRequest(request=request_, project_id=SCOPE))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_watch_runs_sends_changes(client: ServiceClient) -> None:
+    stream = client.runs.WatchRuns(rs.WatchRunsRequest(project_id=SCOPE), timeout=30)
+    time.sleep(0.2)  # let the watch start before the run does
+    run = client.create(python_task("pass"), name="watched")
+    client.create(python_task("pass"), name="elsewhere", project="other")
+    phases = []
+    for response in stream:
+        for r in response.runs:
+            assert r.action.id.run.name == "watched"
+            phases.append(r.action.status.phase)
+        if P.ACTION_PHASE_SUCCEEDED in phases:
+            break
+    stream.cancel()
+    assert phases[-1] == P.ACTION_PHASE_SUCCEEDED
+    assert run.action.id.run.name == "watched"
