@@ -69,6 +69,7 @@ export function createControls({ store, send, state }) {
       waitPending = false // the kernel has seen the request
       lastBusy = busy
     }
+    if (store.abortSent) confirming = false
     if (terminal) {
       confirming = false
       waitPending = false

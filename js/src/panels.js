@@ -64,3 +64,17 @@ export function createBanner() {
     },
   }
 }
+
+/** A one-line notice from the kernel (e.g. "abort failed: ..."); hidden when empty. */
+export function createNotice() {
+  const el = h('div', { class: 'frw-banner frw-notice', role: 'status' })
+  show(el, false)
+  return {
+    el,
+    update(notice) {
+      const text = typeof notice === 'string' ? notice : ''
+      el.textContent = text
+      show(el, text.length > 0)
+    },
+  }
+}

@@ -48,7 +48,10 @@ export class LineBuffer {
     } else if (first > this.end) {
       gap = first - this.end
     }
-    if (start >= lines.length) return { added: 0, skipped, gap: 0 }
+    if (start >= lines.length) {
+      if (gap) this.end = first // an empty batch past the end: those lines are gone too
+      return { added: 0, skipped, gap }
+    }
     for (let i = start; i < lines.length; i++) {
       const line = lines[i]
       this.push(Number(line[0]) || 0, Number(line[1]) || 0, stripNewline(line[2]))

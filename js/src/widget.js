@@ -8,12 +8,12 @@ import { createClock } from './clock.js'
 import { createControls } from './controls.js'
 import { h, safeHttpUrl, show } from './dom.js'
 import { LogView } from './logview.js'
-import { createBanner, createErrorPanel, createOutputsPanel } from './panels.js'
+import { createBanner, createErrorPanel, createNotice, createOutputsPanel } from './panels.js'
 import { attachStore, findStore } from './store.js'
 
 const TRAITS = [
   'run_name', 'run_url', 'task_name', 'phase', 'raw_phase', 'start_ms', 'end_ms', 'now_ms',
-  'attempts', 'error', 'outputs', 'connection', 'busy',
+  'attempts', 'error', 'outputs', 'connection', 'busy', 'notice',
 ]
 
 export function renderWidget({ model, el, env = {} }) {
@@ -39,12 +39,14 @@ export function renderWidget({ model, el, env = {} }) {
     state: () => ({ phase: String(get('phase') ?? ''), busy: String(get('busy') ?? '') }),
   })
   const banner = createBanner()
+  const notice = createNotice()
   const errorPanel = createErrorPanel()
   const outputsPanel = createOutputsPanel()
   const logs = new LogView({ store, send, name: () => String(get('run_name') ?? ''), env: env.frames })
 
   const root = h('div', { class: 'frw' },
     banner.el,
+    notice.el,
     h('div', { class: 'frw-header' },
       h('div', { class: 'frw-title' }, nameSlot, task),
       h('div', { class: 'frw-status' }, badge.el, clock.el, attempt, controls.el)),
@@ -75,6 +77,7 @@ export function renderWidget({ model, el, env = {} }) {
     show(attempt, attempts > 0)
     controls.update()
     banner.update(get('connection'), isTerminal(phase))
+    notice.update(get('notice'))
     errorPanel.update(get('error'))
     outputsPanel.update(get('outputs'))
   }
