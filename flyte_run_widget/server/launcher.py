@@ -12,9 +12,11 @@ import contextlib
 import fcntl
 import json
 import os
+import site
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 from typing import IO
@@ -73,11 +75,22 @@ def _log_tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(no output)"
 
 
+def _site_dirs() -> set[str]:
+    dirs = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    with contextlib.suppress(AttributeError):  # virtualenvs of old make lack these
+        dirs.update(site.getsitepackages())
+        dirs.add(site.getusersitepackages())
+    return {str(Path(d).resolve()) for d in dirs}
+
+
 def _spawn(data_dir: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
-    # Let the child import this very copy of the package, installed or not.
+    # Let the child import this very copy of the package even when it is not installed (a
+    # source checkout); an installed copy needs nothing, and putting site-packages on
+    # PYTHONPATH would let it shadow the standard library.
     package_parent = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    if package_parent not in _site_dirs():
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     with open(data_dir / _LOG_FILE, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "flyte_run_widget.server", "--data-dir", str(data_dir), "--port", "0"],

@@ -1,0 +1,118 @@
+"""The service's parts in-process: executor edge cases, log files, templates, list queries."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import python_task
+from flyteidl2.common import identifier_pb2 as ids
+from flyteidl2.common import list_pb2, phase_pb2
+from flyteidl2.task import common_pb2, run_pb2
+from flyteidl2.workflow import run_definition_pb2 as rd
+
+from flyte_run_widget.server import model
+from flyte_run_widget.server.executor import Executor
+from flyte_run_widget.server.faults import ServiceFault
+from flyte_run_widget.server.hub import Hub
+from flyte_run_widget.server.listing import build_query
+from flyte_run_widget.server.logfile import MAX_LINE_BYTES, LogReader, LogWriter, split_lines
+from flyte_run_widget.server.paths import Layout, check_name
+from flyte_run_widget.server.store import Store
+from flyte_run_widget.server.templates import render
+
+P = phase_pb2
+
+
+def _setup(
+    tmp_path: Path, code: str = "import time; time.sleep(30)"
+) -> tuple[Executor, Store, rd.ActionDetails]:
+    layout = Layout(tmp_path)
+    store = Store(layout.db)
+    executor = Executor(layout, store, Hub(), grace=1.0)
+    rid = ids.RunIdentifier(project="p", domain="d", name="rqueued0001")
+    details = model.new_action(rid, "a0", python_task(code), model.local_identity(), model.now_ns())
+    assert store.insert_run(details, run_pb2.RunSpec(), common_pb2.Inputs(), model.now_ns())
+    return executor, store, details
+
+
+def test_abort_while_queued_never_starts_the_process(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        executor, store, details = _setup(tmp_path)
+        executor.start(details, run_pb2.RunSpec(), b"")
+        assert await executor.abort("rqueued0001", "not now")  # before the runner got to run
+        row = store.get_run("rqueued0001")
+        assert row is not None
+        attempt = row.details.attempts[0]
+        assert [t.phase for t in attempt.phase_transitions] == [P.ACTION_PHASE_QUEUED, P.ACTION_PHASE_ABORTED]
+        assert row.details.abort_info.reason == "not now"
+        assert store.process_of("rqueued0001", "a0", 1) == (None, None)
+        lines = LogReader(Layout(tmp_path).log_file("rqueued0001", "a0", 1)).read()
+        assert [r[2] for r in lines] == [b"aborted: not now"]
+        assert not await executor.abort("rqueued0001", "again")  # no longer running here
+
+    asyncio.run(scenario())
+
+
+def test_recover_ends_unfinished_runs(tmp_path: Path) -> None:
+    executor, store, _ = _setup(tmp_path)
+    assert executor.recover() == 1
+    row = store.get_run("rqueued0001")
+    assert row is not None and row.details.status.phase == P.ACTION_PHASE_FAILED
+    assert row.details.error_info.message.startswith("the service restarted while this run was running")
+    assert executor.recover() == 0
+
+
+def test_log_file_keeps_bytes_and_waits_for_half_written_records(tmp_path: Path) -> None:
+    path = tmp_path / "a.log"
+    with LogWriter(path) as writer:
+        writer.append(1, 1, b"\xff\xfe raw")
+        writer.append(2, 2, b"")
+        writer.append(3, 1, b"y" * (MAX_LINE_BYTES + 5))
+    reader = LogReader(path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-3])  # as if the writer were mid-record
+    first = reader.read()
+    assert [r[2] for r in first[:2]] == [b"\xff\xfe raw", b""]
+    assert [len(r[2]) for r in first[2:]] == [MAX_LINE_BYTES]
+    path.write_bytes(data)
+    assert [r[2] for r in reader.read()] == [b"yyyyy"]
+    assert reader.read() == []
+
+
+def test_split_lines_keeps_the_unfinished_rest() -> None:
+    assert split_lines(b"ab", b"c\nde\nf") == ([b"abc", b"de"], b"f")
+    lines, rest = split_lines(b"", b"z" * (MAX_LINE_BYTES + 1))
+    assert rest == b"" and len(lines[0]) == MAX_LINE_BYTES + 1
+
+
+def test_templates() -> None:
+    values = {"Inputs": "/i.pb", "runName": "r1"}
+    assert render(["{{.Inputs}}", "{{ .inputs }}", "x={{  .RunName}}", "{{.Other}}"], values) == [
+        "/i.pb",
+        "/i.pb",
+        "x=r1",
+        "{{.Other}}",
+    ]
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "", "A", "x" * 64, "a.b", "..", "a\x00"])
+def test_names_that_could_escape_the_data_folder_are_refused(name: str) -> None:
+    with pytest.raises(ServiceFault):
+        check_name(name)
+    with pytest.raises(ServiceFault):
+        Layout(Path("/nonexistent")).log_file(name, "a0", 1)
+
+
+def test_list_query_defaults_and_caps() -> None:
+    query = build_query(list_pb2.ListRequest(limit=1000), [], [])
+    assert query.limit == 100 and query.offset == 0
+    assert query.order_by.startswith("r.created_at DESC")
+    asc = build_query(list_pb2.ListRequest(sort_by=list_pb2.Sort(key="created_at", direction=1)), [], [])
+    assert asc.order_by.startswith("r.created_at ASC")
+
+
+def test_python_is_this_interpreter() -> None:
+    assert python_task("pass").task_template.container.command[0] == sys.executable
