@@ -49,9 +49,18 @@ def _examples_dir() -> Path:
 
 
 def _terminal_demo(epochs: int) -> int:
-    from . import _demo, launch
+    import importlib.util
 
-    run = launch.run(launch.Task(_demo.train, name="demo.train"), epochs=epochs, delay=0.3)
+    from . import launch
+    from .errors import ConfigError
+
+    path = _examples_dir() / "tasks.py"
+    spec = importlib.util.spec_from_file_location("tasks", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise ConfigError(f"{path} is missing; run the demo from a source checkout")
+    tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tasks)
+    run = launch.run(launch.Task(tasks.train, name="tasks.train"), epochs=epochs, delay=0.3)
     print(f"Started run {run.name}: {run.url}")
     run.show_logs(raw=True)
     run.wait()
