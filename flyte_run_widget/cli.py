@@ -37,6 +37,8 @@ def _demo(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "jupyterlab", notebook.name, f"--ServerApp.root_dir={notebook.parent}"]
     if args.no_browser:
         cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and CI machines often run as root
     print("Opening JupyterLab on", notebook, flush=True)
     return subprocess.call(cmd, cwd=notebook.parent)
 

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import shlex
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +94,7 @@ class Executor:
             pid, marker = self.store.process_of(row.name, details.id.name, attempt.attempt)
             message = RESTARTED
             if pid is not None and marker is not None and is_alive(pid, marker):
-                signal_group(pid, 9)
+                signal_group(pid, signal.SIGKILL)
                 message += "; its leftover process was stopped"
             path = self.layout.log_file(row.name, details.id.name, attempt.attempt)
             with LogWriter(path) as writer:
