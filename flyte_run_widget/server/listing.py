@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flyteidl2.common import list_pb2
 
+from .. import phase as phases
 from .faults import invalid
 from .store import Query
 
@@ -27,8 +28,6 @@ _SORTS = {"created_at": "r.created_at", "name": "r.name", "phase": "r.phase"}
 
 def _phase_value(value: str) -> int:
     # The SDK sends enum numbers; accept names too ("RUNNING", "ACTION_PHASE_RUNNING").
-    from .. import phase as phases
-
     try:
         return int(value)
     except ValueError:
