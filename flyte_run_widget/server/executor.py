@@ -178,7 +178,7 @@ class Executor:
         if not argv:
             return failure(model.USER, "NoCommand", "the task's container has no command or args to run")
         # One log line, however many lines the command spans.
-        note = "starting: " + shlex.join(argv).replace("\n", "\\n")
+        note = "starting: " + shlex.join(_shorten(a) for a in argv).replace("\n", "\\n")
         writer.append(time.time_ns(), SYSTEM_LINE, note.encode())
         writer.flush()
         key = log_key(run, action, number)
@@ -256,3 +256,8 @@ class Executor:
         self.store.save_action(details, outputs)
         attempt = model.current(details).attempt
         self.hub.notify(run_key(run), ALL_RUNS, log_key(run, details.id.name, attempt))
+
+
+def _shorten(arg: str, limit: int = 160) -> str:
+    """Long arguments (a pickled function, say) would drown the first log line."""
+    return arg if len(arg) <= limit else f"{arg[:60]}…({len(arg)} characters)"

@@ -24,7 +24,6 @@ from typing import IO
 from ..errors import ServiceUnavailableError
 from .app import SERVER_FILE
 
-DATA_DIR_ENV = "FLYTE_RUN_WIDGET_DATA_DIR"
 _LAUNCH_LOCK = "launch.lock"
 _LOG_FILE = "server.log"
 # Started services, kept referenced so that Popen does not warn about a running child.
@@ -32,8 +31,9 @@ _started: list[subprocess.Popen[bytes]] = []
 
 
 def default_data_dir() -> Path:
-    """``$FLYTE_RUN_WIDGET_DATA_DIR``, else ``~/.flyte-run-widget``."""
-    return Path(os.environ.get(DATA_DIR_ENV) or "~/.flyte-run-widget").expanduser()
+    from ..config import default_data_dir as configured
+
+    return configured()
 
 
 def _pid_alive(pid: int) -> bool:
