@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from flyteidl2.common import identifier_pb2
 from flyteidl2.logs.dataplane import payload_pb2
@@ -83,7 +83,7 @@ async def follow_action(
             await client.reconnect()
 
 
-LogBatch = list[payload_pb2.LogLine]
+LogBatch = Sequence[payload_pb2.LogLine]
 
 
 async def follow_logs(
@@ -117,7 +117,7 @@ async def follow_logs(
                     seen += n
                     if skip >= n:
                         continue
-                    yield list(lines[skip:]) if skip else list(lines)
+                    yield lines[skip:] if skip else lines
             return
         except NotFoundError as e:
             if not wait_for_logs or await _is_finished(client, action_id):

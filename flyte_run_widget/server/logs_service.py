@@ -38,8 +38,7 @@ def batches(records: list[Record]) -> Iterator[rl.TailLogsResponse]:
             ts_ns, origin, data = records[i]
             if ts_ns != last_ns:
                 ts, last_ns = timestamp(ts_ns), ts_ns
-            line = add(message=data.decode("utf-8", errors="replace") + "\n", originator=origin)
-            line.timestamp.CopyFrom(ts)
+            add(message=data.decode("utf-8", errors="replace") + "\n", originator=origin, timestamp=ts)
             size += len(data)
             i += 1
         yield response
