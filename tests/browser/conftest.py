@@ -87,10 +87,7 @@ def code_cell(source: str) -> dict[str, Any]:
 
 def setup_cell(endpoint: str) -> str:
     """The first lines of every test notebook: the package, pointed at the test's service."""
-    return (
-        "import flyte_run_widget as frw\n"
-        f"frw.init({endpoint!r}, project='proj', domain='development')\n"
-    )
+    return f"import flyte_run_widget as frw\nfrw.init({endpoint!r}, project='proj', domain='development')\n"
 
 
 class JupyterServer:
@@ -173,7 +170,10 @@ class JupyterServer:
                         "port_retries": 0,
                     },
                     "IdentityProvider": {"token": ""},
-                    "LabApp": {"expose_app_in_browser": True, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
+                    "LabApp": {
+                        "expose_app_in_browser": True,
+                        "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
+                    },
                     "JupyterNotebookApp": {"expose_app_in_browser": True},
                     "LanguageServerManager": {"autodetect": False},
                 }
@@ -204,7 +204,9 @@ class JupyterServer:
                     last_error = str(e)
                 time.sleep(0.1)
             self.stop()
-        raise RuntimeError(f"JupyterLab did not start ({last_error}); log:\n{self.log_path.read_text()[-4000:]}")
+        raise RuntimeError(
+            f"JupyterLab did not start ({last_error}); log:\n{self.log_path.read_text()[-4000:]}"
+        )
 
     def stop(self) -> None:
         if self.proc is None:
@@ -235,7 +237,11 @@ class JupyterServer:
         nb = {
             "cells": cells,
             "metadata": {
-                "kernelspec": {"name": KERNEL_NAME, "display_name": "flyte-run-widget tests", "language": "python"},
+                "kernelspec": {
+                    "name": KERNEL_NAME,
+                    "display_name": "flyte-run-widget tests",
+                    "language": "python",
+                },
                 "language_info": {"name": "python"},
             },
             "nbformat": 4,
@@ -283,7 +289,9 @@ class Lab:
         self.ui, self.filename = ui, filename
         path = f"/lab/tree/{filename}" if ui == "lab" else f"/notebooks/{filename}"
         # ?reset: no workspace restored from an earlier test in the same server.
-        self.page.goto(f"{self.server.url}{path}{'?reset' if ui == 'lab' else ''}", wait_until="domcontentloaded")
+        self.page.goto(
+            f"{self.server.url}{path}{'?reset' if ui == 'lab' else ''}", wait_until="domcontentloaded"
+        )
         self.wait_notebook_ready(timeout)
 
     def wait_notebook_ready(self, timeout: float = 60) -> None:
@@ -356,8 +364,12 @@ class Lab:
         return self.page.inner_text(".frw .frw-name").strip()
 
     def wait_for_phase(self, phase: str, timeout: float = 60) -> None:
-        self.wait_for(lambda: self.phase() == phase, f"the badge to show {phase!r} (it shows {{}})", timeout,
-                      detail=self.phase)
+        self.wait_for(
+            lambda: self.phase() == phase,
+            f"the badge to show {phase!r} (it shows {{}})",
+            timeout,
+            detail=self.phase,
+        )
 
     def abort_via_ui(self) -> float:
         """Click Abort, then the confirm button; the monotonic time of the confirming click."""

@@ -12,14 +12,14 @@ from .conftest import BADGE, COUNT, FRW, Lab, code_cell, setup_cell
 
 pytestmark = pytest.mark.browser
 
-WORK = '''
+WORK = """
 def work(n: int, delay: float) -> int:
     import time
     for i in range(n):
         print(f"\\x1b[32mstep\\x1b[0m {i}", flush=True)
         time.sleep(delay)
     return n
-'''
+"""
 
 
 def widget_notebook(lab: Lab, name: str, endpoint: str, n: int, delay: float, extra: list[str] = ()) -> str:
@@ -48,11 +48,15 @@ def test_lab_renders_streams_and_succeeds(lab: Lab, service) -> None:
         detail=lambda: counts[-10:],
     )
     lab.wait_for_phase("succeeded", 60)
-    lab.wait_for(lambda: "complete" in lab.count_text(), "the log to be complete ({})", 20, detail=lab.count_text)
+    lab.wait_for(
+        lambda: "complete" in lab.count_text(), "the log to be complete ({})", 20, detail=lab.count_text
+    )
     rows = lab.row_texts()
     assert any(r.startswith("step 59") for r in rows), f"last line not visible: {rows[-5:]}"
     assert not any("\x1b" in r or "[32m" in r for r in rows), "ANSI codes shown literally"
     assert lab.page.query_selector(".frw .frw-row span") is not None, "no coloured span for ANSI green"
+    lab.command("application:toggle-left-area")  # more room for the widget in the screenshot
+    lab.page.wait_for_timeout(300)
     lab.screenshot("succeeded")
 
 
@@ -73,7 +77,9 @@ def test_lab_abort_running_task(lab: Lab, service) -> None:
     )
     lab.wait_for_phase("aborted", 20)
     abort_button = lab.page.query_selector(".frw button.frw-abort")
-    assert abort_button is not None and abort_button.is_disabled(), "Abort is still enabled after the run ended"
+    assert abort_button is not None and abort_button.is_disabled(), (
+        "Abort is still enabled after the run ended"
+    )
     lines = lab.line_count()
     assert lines < 600, f"the task was not stopped: {lines} lines"
     lab.screenshot("aborted")
@@ -105,7 +111,8 @@ def test_lab_abort_while_a_cell_blocks_in_wait(lab: Lab, service) -> None:
     clicked = lab.abort_via_ui()
     lab.wait_for(
         lambda: service_phase(service.endpoint, name) == "aborted",
-        f"run {name} to be ABORTED in the service while cell B blocks (it is {{}})",
+        f"run {name} to be ABORTED in the service while cell B blocks in run.wait() (it is {{}}): "
+        "the kernel did not handle the click while the cell was blocked",
         20,
         interval=0.05,
         detail=lambda: service_phase(service.endpoint, name),
@@ -124,7 +131,7 @@ def test_lab_abort_while_a_cell_blocks_in_wait(lab: Lab, service) -> None:
     assert took <= 2.5, f"the run was ABORTED in the service {took:.2f}s after the click (want ~2 s)"
 
 
-XSS_TASK = '''
+XSS_TASK = """
 def hostile(n: int) -> str:
     import time
     for i in range(n):
@@ -137,7 +144,7 @@ def hostile(n: int) -> str:
 def hostile_failure() -> None:
     print("<svg onload=alert(4)>", flush=True)
     raise ValueError("<img src=x onerror=alert(5)><script>alert(6)</script>")
-'''
+"""
 
 
 def test_lab_log_text_runs_no_script(lab: Lab, service) -> None:
@@ -152,10 +159,16 @@ def test_lab_log_text_runs_no_script(lab: Lab, service) -> None:
     lab.run_all()
     lab.wait_for(lambda: len(lab.page.query_selector_all(FRW)) == 2, "two widgets", 30)
     phases = lambda: lab.page.eval_on_selector_all(BADGE, "(els) => els.map((e) => e.dataset.phase)")  # noqa: E731
-    lab.wait_for(lambda: phases() == ["succeeded", "failed"], "phases succeeded and failed (they are {})", 60,
-                 detail=phases)
     lab.wait_for(
-        lambda: lab.page.eval_on_selector_all(COUNT, "(els) => els.every((e) => e.textContent.includes('complete'))"),
+        lambda: phases() == ["succeeded", "failed"],
+        "phases succeeded and failed (they are {})",
+        60,
+        detail=phases,
+    )
+    lab.wait_for(
+        lambda: lab.page.eval_on_selector_all(
+            COUNT, "(els) => els.every((e) => e.textContent.includes('complete'))"
+        ),
         "both logs to be complete",
         20,
     )
@@ -172,7 +185,8 @@ def test_lab_log_text_runs_no_script(lab: Lab, service) -> None:
     ):
         assert literal in text, f"{literal!r} is not shown as text; screenshot {lab.screenshot('xss')}"
     injected = lab.page.eval_on_selector_all(
-        ".frw img, .frw script, .frw svg, .frw b, .frw iframe, .frw [onerror], .frw [onload], .frw [onmouseover]",
+        ".frw img, .frw script, .frw svg, .frw b, .frw iframe,"
+        " .frw [onerror], .frw [onload], .frw [onmouseover]",
         "(els) => els.map((e) => e.outerHTML)",
     )
     shot = lab.screenshot("no-script")
@@ -186,13 +200,17 @@ def test_lab_reload_shows_widget_and_log_again(lab: Lab, service) -> None:
     lab.open(nb)
     lab.run_all()
     lab.wait_for_phase("succeeded", 60)
-    lab.wait_for(lambda: "complete" in lab.count_text(), "the log to be complete ({})", 20, detail=lab.count_text)
+    lab.wait_for(
+        lambda: "complete" in lab.count_text(), "the log to be complete ({})", 20, detail=lab.count_text
+    )
     before = lab.count_text()
     name = lab.run_name()
     lab.save()
     saved = lab.server.read_notebook(nb)
     mimes = [set(o.get("data", {})) for o in saved["cells"][0]["outputs"]]
-    assert any("application/vnd.jupyter.widget-view+json" in m for m in mimes), f"no widget view saved: {mimes}"
+    assert any("application/vnd.jupyter.widget-view+json" in m for m in mimes), (
+        f"no widget view saved: {mimes}"
+    )
     assert "application/vnd.jupyter.widget-state+json" in saved["metadata"].get("widgets", {}), (
         "saveState is on but no widget state was saved"
     )
@@ -201,10 +219,18 @@ def test_lab_reload_shows_widget_and_log_again(lab: Lab, service) -> None:
     lab.page.reload(wait_until="domcontentloaded")
     lab.wait_notebook_ready(60)
     lab.page.wait_for_selector(FRW, timeout=30_000)
-    lab.wait_for(lambda: lab.phase() == "succeeded", "the reloaded widget's badge to show succeeded ({})", 30,
-                 detail=lab.phase)
-    lab.wait_for(lambda: lab.count_text() == before, f"the reloaded log to hold {before!r} (it shows {{}})", 30,
-                 detail=lab.count_text)
+    lab.wait_for(
+        lambda: lab.phase() == "succeeded",
+        "the reloaded widget's badge to show succeeded ({})",
+        30,
+        detail=lab.phase,
+    )
+    lab.wait_for(
+        lambda: lab.count_text() == before,
+        f"the reloaded log to hold {before!r} (it shows {{}})",
+        30,
+        detail=lab.count_text,
+    )
     rows = lab.row_texts()
     assert lab.run_name() == name
     assert any(r.startswith("step 29") for r in rows), f"last line not shown after reload: {rows[-5:]}"
@@ -219,7 +245,9 @@ def test_notebook7_renders_and_succeeds(lab: Lab, service) -> None:
     lab.page.wait_for_selector(FRW, timeout=30_000)
     lab.wait_for(lambda: lab.line_count() > 0, "the first log lines", 30, detail=lab.count_text)
     lab.wait_for_phase("succeeded", 60)
-    lab.wait_for(lambda: "complete" in lab.count_text(), "the log to be complete ({})", 20, detail=lab.count_text)
+    lab.wait_for(
+        lambda: "complete" in lab.count_text(), "the log to be complete ({})", 20, detail=lab.count_text
+    )
     rows = lab.row_texts()
     assert any(r.startswith("step 39") for r in rows), f"last line not visible: {rows[-5:]}"
     assert "o0 = 40" in lab.page.inner_text(FRW)
