@@ -1,0 +1,591 @@
+"""Kernel → browser: N log lines (1,000,000 by default) through the widget in a real Chromium in
+JupyterLab, against the same kind of lines printed into a plain cell output.
+
+    python bench/widget_browser.py                  # widget 1M; baselines 100k (+ 1M, bounded)
+    python bench/widget_browser.py --quick          # widget 100k; baselines 20k, no 1M baseline
+    python bench/widget_browser.py --lines 300000 --baseline-lines 50000 --baseline-1m-timeout 60
+
+Scenarios, each in a fresh browser context, notebook and kernel:
+
+  widget          a cell starts a task (a Python function writing N numbered 65-byte lines to
+                  sys.stdout, 10,000 per write) on the embedded Run service and shows `run`
+                  (the widget). JupyterLab with jupyter_server's default iopub limits.
+  print           the baseline: a cell that `print`s the same lines one by one, on the same
+                  JupyterLab server (default limits: ~1 MB/s of stream data, the excess dropped)
+  print-unlimited the same cell on a second JupyterLab server with both iopub limits lifted, so
+                  every line reaches the page; also tried with N lines and a bounded timeout
+
+Figures (the browser's and the kernel's clocks are the same machine clock):
+
+  last line visible   Date.now() in the first animation frame in which the line numbered N-1 is
+                      in the DOM: in the widget, a row inside the viewport's visible rectangle;
+                      in a plain output, the tail of the output area's text
+  ... after service   from the service's timestamp of that line (the widget's wire form carries
+                      it) or, for print, from the end of the kernel's print loop
+  ... after cell      from the first statement of the cell (kernel time.time())
+  longest task        the longest `longtask` entry (a PerformanceObserver installed before the
+                      page loads) between cell start and last line visible; entries exist only
+                      for tasks >= 50 ms, so the longest gap between animation frames is given
+                      as well (it also sees rendering work and shorter stalls)
+  JS heap             CDP Runtime.getHeapUsage at the end, and after a forced GC
+  messages/s          RunWidget.send calls (wrapped in the kernel before the run), over the time
+                      from first to last send, and the most in any one second
+
+Machine facts, a markdown table on stdout and in bench/results/ with a JSON copy, and a
+screenshot of the widget after the run in bench/results/.
+
+JupyterLab, the kernelspec and Chromium come from tests/browser/conftest.py (reused, not copied);
+the Run service is bench/_service.py's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+
+from _service import RESULTS, Service, machine, save  # noqa: E402
+
+from tests.browser.conftest import (  # noqa: E402
+    CHROMIUM_ARGS,
+    JupyterServer,
+    Lab,
+    _chromium,
+    code_cell,
+    setup_cell,
+)
+
+TAIL = " the quick brown fox jumps over the lazy dog 0123456789"  # 64 bytes + newline per line
+
+# Installed before any page script runs: long tasks and long animation frames of the whole page.
+INIT_SCRIPT = """
+(() => {
+  const b = (window.__frwBench = { long: [], loaf: [] })
+  try {
+    new PerformanceObserver((l) => { for (const e of l.getEntries()) b.long.push([e.startTime, e.duration]) })
+      .observe({ type: 'longtask', buffered: true })
+  } catch (e) { b.longError = String(e) }
+  try {
+    new PerformanceObserver((l) => {
+      for (const e of l.getEntries()) b.loaf.push([e.startTime, e.duration, e.blockingDuration || 0])
+    }).observe({ type: 'long-animation-frame', buffered: true })
+  } catch (e) { b.loafError = String(e) }
+})()
+"""
+
+# A per-frame probe: when the target line becomes visible, the largest gap between frames.
+MONITOR = """
+({ kind, target }) => {
+  const b = window.__frwBench
+  b.kind = kind; b.target = target; b.seen = null; b.firstRow = null; b.complete = null
+  b.maxGap = 0; b.maxGapAt = 0; b.gaps = []; b.frames = 0; b.tailChanged = Date.now(); b.tail = ''
+  b.stop = false
+  let prev = performance.now()
+  const deepLast = (n) => { while (n && n.lastChild) n = n.lastChild; return n }
+  const tick = () => {
+    if (b.stop) return
+    const now = performance.now()
+    const gap = now - prev
+    prev = now
+    b.frames++
+    if (gap > b.maxGap) { b.maxGap = gap; b.maxGapAt = Date.now() }
+    if (gap > 50) b.gaps.push([Date.now(), gap])
+    if (kind === 'widget') {
+      const vp = document.querySelector('.frw .frw-viewport')
+      const rows = document.querySelectorAll('.frw .frw-row')
+      if (rows.length && b.firstRow === null) b.firstRow = Date.now()
+      if (b.seen === null && vp) {
+        const box = vp.getBoundingClientRect()
+        for (const r of rows) {
+          if (r.textContent.startsWith(target)) {
+            const rb = r.getBoundingClientRect()
+            if (rb.top >= box.top - 1 && rb.bottom <= box.bottom + 1) { b.seen = Date.now(); break }
+          }
+        }
+      }
+      const c = document.querySelector('.frw .frw-count')
+      b.count = c ? c.textContent : ''
+      if (b.complete === null && b.count.includes('complete')) b.complete = Date.now()
+    } else {
+      const out = document.querySelector('.jp-Notebook .jp-Cell .jp-OutputArea-output')  // the print cell is the only cell
+      if (out && b.firstRow === null) b.firstRow = Date.now()
+      const last = deepLast(out)
+      const text = last ? String(last.textContent).slice(-300) : ''
+      if (text !== b.tail) { b.tail = text; b.tailChanged = Date.now() }
+      if (b.seen === null && text.includes(target)) b.seen = Date.now()
+    }
+    requestAnimationFrame(tick)
+  }
+  requestAnimationFrame(tick)
+  return true
+}
+"""
+
+STATE = "() => { const b = window.__frwBench; return {seen: b.seen, firstRow: b.firstRow, complete: b.complete, count: b.count || '', tailChanged: b.tailChanged, frames: b.frames} }"
+
+# Run code in the page's kernel (idle by then) and return what it prints.
+KERNEL_EXEC = """
+async (code) => {
+  const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel
+  const f = k.requestExecute({ code, silent: false, store_history: false })
+  let out = ''
+  f.onIOPub = (msg) => {
+    if (msg.header.msg_type === 'stream') out += msg.content.text
+    if (msg.header.msg_type === 'error') out += 'ERROR ' + msg.content.ename + ': ' + msg.content.evalue
+  }
+  await f.done
+  return out
+}
+"""
+
+WIDGET_CELL = '''
+import time as _time
+import json as _json
+from flyte_run_widget.widget import RunWidget as _RW
+_bench = {{"sends": [], "widgets": []}}
+if not hasattr(_RW, "_bench_orig_send"):
+    _RW._bench_orig_send = _RW.send
+def _bench_send(self, content, buffers=None):
+    lines = content.get("lines", ()) if isinstance(content, dict) else ()
+    _bench["sends"].append((_time.time(), len(lines)))
+    if self not in _bench["widgets"]:
+        _bench["widgets"].append(self)
+    return _RW._bench_orig_send(self, content, buffers)
+_RW.send = _bench_send
+
+def print_lines(n: int) -> int:
+    import sys
+    w = sys.stdout.write
+    tail = {tail!r}
+    for s in range(0, n, 10000):
+        w("".join([f"{{i:08d}}{{tail}}\\n" for i in range(s, min(n, s + 10000))]))
+    sys.stdout.flush()
+    return n
+'''
+
+# A cell of its own, so the screenshot shows the widget next to a short cell.
+WIDGET_RUN_CELL = '''_t_cell = _time.time(); _cpu_cell = _time.process_time()
+run = frw.run(print_lines, n={n})
+run
+'''
+
+WIDGET_STATS = '''
+import json as _json, time as _time
+_w = _bench["widgets"][0] if _bench["widgets"] else run.widget()
+_target = "{target}"
+_last_ts = None
+for _log in _w._logs.values():
+    for _ln in reversed(_log.held):
+        if _ln[2].startswith(_target):
+            _last_ts = _ln[0]
+            break
+_s = _bench["sends"]
+_per_sec = {{}}
+for _t, _n in _s:
+    _per_sec[int(_t)] = _per_sec.get(int(_t), 0) + 1
+print(_json.dumps({{
+    "t_cell": _t_cell, "last_line_ts_ms": _last_ts, "end_ms": _w.end_ms, "start_ms": _w.start_ms,
+    "phase": _w.phase, "sends": len(_s), "lines_sent": sum(n for _, n in _s),
+    "first_send": _s[0][0] if _s else None, "last_send": _s[-1][0] if _s else None,
+    "max_sends_per_s": max(_per_sec.values()) if _per_sec else 0,
+    "max_lines_per_send": max((n for _, n in _s), default=0),
+    "kernel_total": {{a: l.total for a, l in _w._logs.items()}},
+    "kernel_cpu_s": _time.process_time() - _cpu_cell,
+}}))
+'''
+
+PRINT_CELL = '''
+import time as _time
+_t_cell = _time.time(); _cpu_cell = _time.process_time()
+import sys as _sys
+_tail = {tail!r}
+for _i in range({n}):
+    print(f"{{_i:08d}}{{_tail}}")
+_sys.stdout.flush()
+_t_end = _time.time(); _cpu_end = _time.process_time()
+'''
+
+PRINT_STATS = '''
+import json as _json
+print(_json.dumps({"t_cell": _t_cell, "t_end": _t_end, "kernel_cpu_s": _cpu_end - _cpu_cell}))
+'''
+
+# Lines in the output area at the end, and whether the rate-limit warning is shown.
+PRINT_DOM = """
+() => {
+  const outs = [...document.querySelectorAll('.jp-Notebook .jp-Cell')][0]?.querySelectorAll('.jp-OutputArea-output') || []
+  let lines = 0, warned = false, chars = 0
+  for (const o of outs) {
+    const t = o.textContent
+    chars += t.length
+    if (t.includes('IOPub data rate exceeded')) warned = true
+    const m = t.match(/^\\d{8} the quick/gm)
+    lines += m ? m.length : 0
+  }
+  return { outputs: outs.length, lines, warned, chars }
+}
+"""
+
+
+def heap_mb(cdp: Any) -> float:
+    return float(cdp.send("Runtime.getHeapUsage")["usedSize"]) / 2**20
+
+
+class Bench:
+    def __init__(self, browser: Any, results: Path, stamp: str) -> None:
+        self.browser = browser
+        self.results = results
+        self.stamp = stamp
+
+    def _page(self, server: JupyterServer, name: str) -> tuple[Any, Any, Lab]:
+        context = self.browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(60_000)
+        context.add_init_script(INIT_SCRIPT)
+        page = context.new_page()
+        lab = Lab(server, page, name)
+        return context, page, lab
+
+    def _finish_page(self, page: Any, cdp: Any, t0_ms: float, t1_ms: float) -> dict[str, Any]:
+        """Long tasks / frames between t0 and t1 (epoch ms), heap now and after a GC."""
+        perf = page.evaluate(
+            """([t0, t1]) => {
+                 const b = window.__frwBench; b.stop = true
+                 const o = performance.timeOrigin
+                 const inWin = (s) => o + s >= t0 && o + s <= t1
+                 const long = b.long.filter((e) => inWin(e[0]))
+                 const loaf = b.loaf.filter((e) => inWin(e[0]))
+                 const mx = (a, i) => a.reduce((m, e) => Math.max(m, e[i]), 0)
+                 const gaps = b.gaps.filter((g) => g[0] >= t0 && g[0] <= t1 + 60000)
+                 return {
+                   longest_task_ms: mx(long, 1), long_tasks: long.length,
+                   long_task_total_ms: long.reduce((s, e) => s + e[1], 0),
+                   longest_loaf_ms: mx(loaf, 1), loaf_blocking_ms: mx(loaf, 2),
+                   max_frame_gap_ms: gaps.reduce((m, g) => Math.max(m, g[1]), 0),
+                   frames: b.frames, longError: b.longError || null, loafError: b.loafError || null,
+                   dom_nodes: document.getElementsByTagName('*').length,
+                 }
+               }""",
+            [t0_ms, t1_ms],
+        )
+        perf["heap_end_mb"] = heap_mb(cdp)
+        cdp.send("HeapProfiler.collectGarbage")
+        perf["heap_after_gc_mb"] = heap_mb(cdp)
+        return perf
+
+    def _wait(self, page: Any, timeout: float, done: Any) -> tuple[dict[str, Any], bool]:
+        deadline = time.monotonic() + timeout
+        state: dict[str, Any] = {}
+        while True:
+            try:
+                state = page.evaluate(STATE)
+            except Exception as e:  # noqa: BLE001 - a frozen page times out the evaluate
+                state = {**state, "error": str(e)}
+            if done(state):
+                return state, True
+            if time.monotonic() >= deadline:
+                return state, False
+            time.sleep(0.1)
+
+    # -- scenarios ---------------------------------------------------------------------------
+
+    def widget(self, server: JupyterServer, endpoint: str, n: int, timeout: float) -> dict[str, Any]:
+        name = f"widget-{n}"
+        context, page, lab = self._page(server, name)
+        try:
+            src = setup_cell(endpoint) + WIDGET_CELL.format(tail=TAIL, n=n)
+            nb = lab.write_notebook(f"bench_{name}", [code_cell(src), code_cell(WIDGET_RUN_CELL.format(n=n))])
+            lab.open(nb)
+            cdp = context.new_cdp_session(page)
+            heap_before = heap_mb(cdp)
+            target = f"{n - 1:08d} "
+            page.evaluate(MONITOR, {"kind": "widget", "target": target})
+            lab.run_all()
+            state, ok = self._wait(page, timeout, lambda s: s.get("seen"))
+            if ok:  # the count says "complete" once the done flag arrives; give it a moment
+                state, _ = self._wait(page, 10, lambda s: s.get("complete"))
+            kernel = json.loads(page.evaluate(KERNEL_EXEC, WIDGET_STATS.format(target=target)).strip().splitlines()[-1])
+            t_cell_ms = kernel["t_cell"] * 1000
+            seen = state.get("seen")
+            perf = self._finish_page(page, cdp, t_cell_ms, seen or time.time() * 1000)
+            shot = self.results / f"widget_browser-{self.stamp}-widget-{n}.png"
+            lab.command("application:toggle-left-area")  # more room for the widget
+            page.wait_for_timeout(300)
+            page.locator(".frw").scroll_into_view_if_needed()
+            page.locator(".frw").screenshot(path=str(shot))
+            page.screenshot(path=str(shot.with_name(shot.stem + "-page.png")))
+            last_ts = kernel.get("last_line_ts_ms")
+            sends, first_send, last_send = kernel["sends"], kernel["first_send"], kernel["last_send"]
+            span = (last_send - first_send) if sends > 1 else 0.0
+            return {
+                "scenario": "widget",
+                "lines": n,
+                "finished": bool(seen),
+                "timeout_s": timeout,
+                "visible_after_service_s": (seen - last_ts) / 1000 if seen and last_ts else None,
+                "visible_after_task_end_s": (seen - kernel["end_ms"]) / 1000 if seen and kernel["end_ms"] else None,
+                "visible_after_cell_s": (seen - t_cell_ms) / 1000 if seen else None,
+                "first_row_after_cell_s": (state["firstRow"] - t_cell_ms) / 1000 if state.get("firstRow") else None,
+                "complete_after_cell_s": (state["complete"] - t_cell_ms) / 1000 if state.get("complete") else None,
+                "task_s": (kernel["end_ms"] - kernel["start_ms"]) / 1000 if kernel["end_ms"] else None,
+                "count_text": state.get("count", ""),
+                "phase": kernel["phase"],
+                "messages": sends,
+                "messages_per_s": sends / span if span > 0 else float(sends),
+                "max_messages_in_1s": kernel["max_sends_per_s"],
+                "max_lines_per_message": kernel["max_lines_per_send"],
+                "lines_sent": kernel["lines_sent"],
+                "kernel_lines": kernel["kernel_total"],
+                "send_span_s": span,
+                "kernel_cpu_s": kernel["kernel_cpu_s"],
+                "heap_before_mb": heap_before,
+                "screenshot": str(shot.relative_to(RESULTS.parents[1])),
+                **perf,
+            }
+        finally:
+            context.close()
+            server.shutdown_kernels()
+
+    def printed(self, server: JupyterServer, n: int, timeout: float, label: str) -> dict[str, Any]:
+        name = f"{label}-{n}"
+        context, page, lab = self._page(server, name)
+        try:
+            nb = lab.write_notebook(f"bench_{name}", [code_cell(PRINT_CELL.format(tail=TAIL, n=n))])
+            lab.open(nb)
+            cdp = context.new_cdp_session(page)
+            heap_before = heap_mb(cdp)
+            target = f"{n - 1:08d} "
+            page.evaluate(MONITOR, {"kind": "print", "target": target})
+            t_click = time.time() * 1000
+            lab.run_all()
+            # Done when the last line is shown, or (lines dropped by the rate limit) when the
+            # kernel is idle and the output's tail has not changed for 5 s.
+            def done(s: dict[str, Any]) -> bool:
+                if s.get("seen"):
+                    return True
+                try:
+                    idle = lab.execution_counts()[0] is not None
+                except Exception:  # noqa: BLE001
+                    idle = False
+                return idle and s.get("tailChanged", 0) < time.time() * 1000 - 5000 and (s.get("firstRow") or 0) > 0
+
+            state, ok = self._wait(page, timeout, done)
+            stats: dict[str, Any] = {}
+            try:
+                stats = json.loads(page.evaluate(KERNEL_EXEC, PRINT_STATS).strip().splitlines()[-1])
+            except Exception as e:  # noqa: BLE001 - the kernel may still be busy at a timeout
+                stats = {"error": str(e)}
+            t_cell_ms = stats.get("t_cell", t_click / 1000) * 1000
+            seen = state.get("seen")
+            end_ms = (state.get("tailChanged") if not seen else seen) if ok else time.time() * 1000
+            perf = self._finish_page(page, cdp, t_cell_ms, end_ms)
+            dom = page.evaluate(PRINT_DOM)
+            page.screenshot(path=str(self.results / f"widget_browser-{self.stamp}-{name}.png"))
+            return {
+                "scenario": label,
+                "lines": n,
+                "finished": bool(seen),
+                "settled": ok,
+                "timeout_s": timeout,
+                "visible_after_service_s": (seen - stats["t_end"] * 1000) / 1000 if seen and "t_end" in stats else None,
+                "visible_after_cell_s": (seen - t_cell_ms) / 1000 if seen else None,
+                "settled_after_cell_s": (end_ms - t_cell_ms) / 1000 if ok else None,
+                "first_row_after_cell_s": (state["firstRow"] - t_cell_ms) / 1000 if state.get("firstRow") else None,
+                "print_loop_s": stats["t_end"] - stats["t_cell"] if "t_end" in stats else None,
+                "kernel_cpu_s": stats.get("kernel_cpu_s"),
+                "lines_shown": dom["lines"],
+                "rate_limit_warning": dom["warned"],
+                "heap_before_mb": heap_before,
+                **perf,
+            }
+        finally:
+            context.close()
+            server.shutdown_kernels()
+
+
+def lift_iopub_limits(server: JupyterServer) -> None:
+    """Edit this server's own (temporary) config: no iopub message or data rate limit."""
+    path = Path(server.env["JUPYTER_CONFIG_DIR"]) / "jupyter_server_config.json"
+    cfg = json.loads(path.read_text())
+    cfg["ServerApp"]["iopub_data_rate_limit"] = 0
+    cfg["ServerApp"]["iopub_msg_rate_limit"] = 0
+    path.write_text(json.dumps(cfg))
+
+
+def chromium_version(path: str) -> str:
+    try:
+        return subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def fmt(v: Any, unit: str = "", digits: int = 2) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}{unit}"
+    if isinstance(v, int):
+        return f"{v:,}{unit}"
+    return f"{v}{unit}"
+
+
+def ratio(a: Any, b: Any) -> str:
+    if not a or not b:
+        return "—"
+    return f"{a / b:.2f}×"
+
+
+def report(results: list[dict[str, Any]], m: dict[str, str], args: argparse.Namespace) -> str:
+    w = next(r for r in results if r["scenario"] == "widget")
+    base = next((r for r in results if r["scenario"] == "print"), None)
+    out = [
+        f"# Kernel → browser: {w['lines']:,} log lines through the widget in Chromium (JupyterLab)",
+        "",
+        f"Command: `python bench/widget_browser.py{' --quick' if args.quick else ''}`"
+        + (f" (lines {args.lines}, baseline {args.baseline_lines})" if not args.quick else ""),
+        "",
+        f"Machine: nproc {m['nproc']}, {m['cpu']}, {m['chromium']}, Python {m['python']}, "
+        f"JupyterLab {m['jupyterlab']}, jupyter_server {m['jupyter_server']}, load avg at start {m['loadavg']}",
+        "",
+        "| scenario | lines | last line visible after service / print end | after cell start | first line after cell start | "
+        "longest task (≥50 ms) | long tasks (total) | longest frame gap | JS heap end (after GC), before | "
+        "lines shown | kernel msgs (msgs/s, max in 1 s) | kernel CPU s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        if r["finished"]:
+            vis = fmt(r["visible_after_service_s"], " s")
+            cell = fmt(r["visible_after_cell_s"], " s")
+        elif r.get("settled"):
+            vis = "never (last line dropped)"
+            cell = f"settled {fmt(r['settled_after_cell_s'], ' s')}, last line never shown"
+        else:
+            vis = f"did not finish in {r['timeout_s']:.0f} s"
+            cell = vis
+        if r["scenario"] == "widget":
+            shown = f"{r['count_text']}"
+            msgs = f"{r['messages']} ({r['messages_per_s']:.1f}/s, {r['max_messages_in_1s']})"
+        else:
+            shown = f"{r['lines_shown']:,} of {r['lines']:,}" + (" + rate-limit warning" if r["rate_limit_warning"] else "")
+            msgs = "(stream)"
+        lt = fmt(r["longest_task_ms"], " ms", 0) if r["long_tasks"] else "none"
+        out.append(
+            f"| {r['scenario']} | {r['lines']:,} | {vis} | {cell} | {fmt(r['first_row_after_cell_s'], ' s')} | {lt} | "
+            f"{r['long_tasks']} ({r['long_task_total_ms']:,.0f} ms) | {fmt(r['max_frame_gap_ms'], ' ms', 0)} | "
+            f"{r['heap_end_mb']:.1f} MB ({r['heap_after_gc_mb']:.1f}), {r['heap_before_mb']:.1f} MB | {shown} | {msgs} | "
+            f"{fmt(r['kernel_cpu_s'], '', 2)} |"
+        )
+    out.append("")
+    out.append(
+        f"Widget: task ran {fmt(w['task_s'], ' s')} in the service; last line visible "
+        f"{fmt(w['visible_after_task_end_s'], ' s')} after the task's end time; count "
+        f"'complete' {fmt(w['complete_after_cell_s'], ' s')} after cell start; {w['lines_sent']:,} lines sent in "
+        f"{w['messages']} messages over {w['send_span_s']:.2f} s (at most {w['max_lines_per_message']:,} lines each); "
+        f"{w['dom_nodes']:,} DOM nodes in the page at the end; phase {w['phase']}."
+    )
+    if base:
+        out += [
+            "",
+            f"Ratios, widget ({w['lines']:,} lines) against the plain-output baseline ({base['lines']:,} lines, "
+            "default limits), same run. Ratio = widget / baseline: below 1× the widget is faster, blocks "
+            "less, holds less, except lines/s, where above 1× is better:",
+            "",
+            "| figure | widget | baseline | ratio |",
+            "|---|---:|---:|---:|",
+        ]
+        bvis = base["visible_after_cell_s"] if base["finished"] else base.get("settled_after_cell_s")
+        bnote = "" if base["finished"] else " (settled; last line never shown)"
+        out.append(f"| last line visible after cell start | {fmt(w['visible_after_cell_s'], ' s')} | {fmt(bvis, ' s')}{bnote} | {ratio(w['visible_after_cell_s'], bvis)} |")
+        wl = w["lines"] / w["visible_after_cell_s"] if w["visible_after_cell_s"] else None
+        bl = base["lines_shown"] / bvis if bvis else None
+        out.append(f"| lines shown per second of wall time | {fmt(wl, '', 0)} | {fmt(bl, '', 0)} | {ratio(wl, bl)} |")
+        out.append(f"| longest task | {fmt(w['longest_task_ms'], ' ms', 0)} | {fmt(base['longest_task_ms'], ' ms', 0)} | {ratio(w['longest_task_ms'], base['longest_task_ms'])} |")
+        out.append(f"| longest frame gap | {fmt(w['max_frame_gap_ms'], ' ms', 0)} | {fmt(base['max_frame_gap_ms'], ' ms', 0)} | {ratio(w['max_frame_gap_ms'], base['max_frame_gap_ms'])} |")
+        out.append(f"| JS heap at end | {w['heap_end_mb']:.1f} MB | {base['heap_end_mb']:.1f} MB | {ratio(w['heap_end_mb'], base['heap_end_mb'])} |")
+        out.append(f"| JS heap after GC | {w['heap_after_gc_mb']:.1f} MB | {base['heap_after_gc_mb']:.1f} MB | {ratio(w['heap_after_gc_mb'], base['heap_after_gc_mb'])} |")
+    out += ["", f"Screenshot: `{w['screenshot']}`", ""]
+    return "\n".join(out)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="widget 100k lines, baselines 20k, no 1M baseline")
+    p.add_argument("--lines", type=int, default=1_000_000)
+    p.add_argument("--baseline-lines", type=int, default=100_000)
+    p.add_argument("--baseline-1m-timeout", type=float, default=120, help="0 skips the N-line print baseline")
+    p.add_argument("--timeout", type=float, default=300, help="widget and baseline timeout, s")
+    p.add_argument("--skip-unlimited", action="store_true", help="no second server with iopub limits lifted")
+    args = p.parse_args()
+    if args.quick:
+        args.lines, args.baseline_lines, args.baseline_1m_timeout = 100_000, 20_000, 0
+
+    chromium = _chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        chromium = None
+    if chromium is None:  # not a broken benchmark: nothing to run it in
+        print("widget_browser: skipped (needs Debian's chromium and `pip install playwright`; "
+              "never `playwright install`; FRW_CHROMIUM=/path picks another browser)")
+        return 0
+    from importlib.metadata import version
+
+    m = machine()
+    m["chromium"] = chromium_version(chromium)
+    m["jupyterlab"] = version("jupyterlab")
+    m["jupyter_server"] = version("jupyter_server")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    tmp = Path(tempfile.mkdtemp(prefix="frw-bench-browser-"))
+    results: list[dict[str, Any]] = []
+    servers: list[JupyterServer] = []
+    pw = sync_playwright().start()
+    try:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        bench = Bench(browser, RESULTS, stamp)
+        with Service(tmp / "service") as svc:
+            lab_default = JupyterServer(tmp / "lab-default")
+            servers.append(lab_default)
+            lab_default.start()
+            print(f"widget, {args.lines:,} lines …", file=sys.stderr)
+            results.append(bench.widget(lab_default, svc.endpoint, args.lines, args.timeout))
+            print(f"print baseline, {args.baseline_lines:,} lines …", file=sys.stderr)
+            results.append(bench.printed(lab_default, args.baseline_lines, args.timeout, "print"))
+            lab_default.stop()
+            if not args.skip_unlimited:
+                lab_free = JupyterServer(tmp / "lab-unlimited")
+                servers.append(lab_free)
+                lift_iopub_limits(lab_free)
+                lab_free.start()
+                print(f"print baseline, iopub limits lifted, {args.baseline_lines:,} lines …", file=sys.stderr)
+                results.append(bench.printed(lab_free, args.baseline_lines, args.timeout, "print-unlimited"))
+                if args.baseline_1m_timeout > 0:
+                    print(f"print baseline, limits lifted, {args.lines:,} lines, ≤ {args.baseline_1m_timeout:.0f} s …", file=sys.stderr)
+                    results.append(bench.printed(lab_free, args.lines, args.baseline_1m_timeout, "print-unlimited"))
+                lab_free.stop()
+        browser.close()
+    finally:
+        for s in servers:
+            s.stop()
+        pw.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    text = report(results, m, args)
+    path = save("widget_browser", text, {"machine": m, "args": vars(args), "results": results})
+    print(text)
+    print(f"(saved {path})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.pop("ANYWIDGET_HMR", None)
+    sys.exit(main())
