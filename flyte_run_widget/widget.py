@@ -105,6 +105,7 @@ class RunWidget(anywidget.AnyWidget):
         self._closed = False
         self._state_from_pb2(self.run.pb2.action)
         self.on_msg(self._on_frontend_msg)
+        self._route_clicks_early()
         _install_kernel_pump()
         if follow:
             self._spawn(self._watch())
@@ -220,6 +221,36 @@ class RunWidget(anywidget.AnyWidget):
         if isinstance(content, dict):
             _loop.get_loop().call_soon_threadsafe(self._handle, content)
 
+    def _route_clicks_early(self) -> None:
+        """Handle Abort and Wait clicks even while a cell blocks the kernel's main thread.
+
+        ipykernel 7 reads every comm message on its shell-channel thread and asks the comm,
+        through ``_reply_subshell_for``, where to route it; that thread keeps running while a cell
+        blocks. We peek at our own clicks there and act on the background loop; the message still
+        takes its normal path later, where handling it again changes nothing. ipykernel 6 has no
+        such thread: there the jupyter-ui-poll pump below does the job.
+        """
+        comm = getattr(self, "comm", None)
+        original = getattr(comm, "_reply_subshell_for", None)
+        if comm is None or original is None:
+            return
+
+        def route(data: Any, default: Any) -> Any:
+            try:
+                content = data.get("content") if isinstance(data, dict) else None
+                if (
+                    isinstance(data, dict)
+                    and data.get("method") == "custom"
+                    and isinstance(content, dict)
+                    and content.get("type") in ("abort", "wait")
+                ):
+                    _loop.get_loop().call_soon_threadsafe(self._handle, content)
+            except Exception:  # must never break the kernel's message routing
+                pass
+            return original(data, default)
+
+        comm._reply_subshell_for = route
+
     def _handle(self, content: dict[str, Any]) -> None:
         kind = content.get("type")
         if kind == "abort":
@@ -315,9 +346,9 @@ _pump_installed = False
 
 
 def _install_kernel_pump() -> None:
-    """Let a kernel handle widget clicks while a cell blocks in a sync call such as
-    ``run.wait()``: while the call waits, process queued comm messages (execute requests stay
-    queued until the cell ends) with jupyter-ui-poll."""
+    """On ipykernel 6, let the kernel handle widget clicks while a cell blocks in a sync call
+    such as ``run.wait()``: while the call waits, process queued comm messages with
+    jupyter-ui-poll (execute requests stay queued until the cell ends)."""
     global _pump_installed
     if _pump_installed:
         return
@@ -326,8 +357,9 @@ def _install_kernel_pump() -> None:
     except ImportError:
         return
     shell = get_ipython()
-    if shell is None or getattr(shell, "kernel", None) is None:
-        return
+    kernel = getattr(shell, "kernel", None) if shell is not None else None
+    if kernel is None or not hasattr(kernel, "do_one_iteration"):
+        return  # not a kernel, or ipykernel 7+, where RunWidget._route_clicks_early does this
     _pump_installed = True
     _loop.set_blocking_hook(_kernel_pump)
 
