@@ -68,8 +68,15 @@ export class LogView {
     this.unsubscribe = store.subscribe((attempt) => {
       if (attempt === null || attempt === this.attempt || !this.pinned) this.invalidate()
     })
+    this.hidden = false
     if (typeof g.ResizeObserver === 'function') {
-      this.resizeObserver = new g.ResizeObserver(() => this.invalidate())
+      // A hidden viewport (display:none while the host re-lays out, a collapsed output) reads
+      // scrollTop 0 and ignores writes: rendering then would misplace the rows, so wait.
+      this.resizeObserver = new g.ResizeObserver((entries) => {
+        const rect = entries[entries.length - 1].contentRect
+        this.hidden = rect.width === 0 && rect.height === 0
+        if (!this.hidden) this.invalidate()
+      })
       this.resizeObserver.observe(this.viewport)
     }
     this.selectAttempt(this.latestAttempt(), false)
@@ -231,6 +238,11 @@ export class LogView {
     }
     this.renderAttempts()
     const done = this.index ? this.index.scan(this.env.now() + FRAME_BUDGET_MS, this.env.now) : true
+    if (this.hidden) {
+      this.renderCount() // rows wait until the viewport is visible again
+      if (!done) this.invalidate()
+      return
+    }
     this.render()
     if (!done) this.invalidate()
   }
@@ -269,7 +281,7 @@ export class LogView {
       this.setScrollTop(Math.max(0, this.viewport.scrollTop - ((base - this.lastBase) * ROW_HEIGHT) / scale))
     }
     this.lastBase = base
-    const scrollTop = Math.min(this.viewport.scrollTop, maxVirtual)
+    const scrollTop = this.following ? maxVirtual : Math.min(this.viewport.scrollTop, maxVirtual)
     const pos = scrollTop * scale
     const first = Math.max(0, Math.floor(pos / ROW_HEIGHT) - OVERSCAN)
     const last = Math.min(rows, Math.ceil((pos + viewH) / ROW_HEIGHT) + OVERSCAN)

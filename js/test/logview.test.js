@@ -277,6 +277,35 @@ describe('log view', () => {
     vi.unstubAllGlobals()
   })
 
+  it('waits while its viewport is hidden and renders when it is shown again', () => {
+    let notify = null
+    const disconnect = vi.fn()
+    vi.stubGlobal('ResizeObserver', class {
+      constructor(fn) {
+        notify = (width, height) => fn([{ contentRect: { width, height } }])
+      }
+      observe() {}
+      disconnect() {
+        disconnect()
+      }
+    })
+    const { model, frames, view } = setup()
+    model.receive(logsMsg(1, 0, lines(0, 10)))
+    frames.run()
+    notify(0, 0) // display:none
+    model.receive(logsMsg(1, 10, lines(10, 1000)))
+    frames.run()
+    expect(rowTexts(view)).not.toContain('line 1009')
+    expect(view.countEl.textContent).toBe('1,010 lines')
+    notify(800, 320)
+    expect(frames.pending).toBe(1)
+    frames.run()
+    expect(rowTexts(view).at(-1)).toBe('line 1009')
+    view.destroy()
+    expect(disconnect).toHaveBeenCalled()
+    vi.unstubAllGlobals()
+  })
+
   it('cancels its frame and timers and unsubscribes on destroy', () => {
     const { model, store, frames, view } = setup()
     model.receive(logsMsg(1, 0, lines(0, 3)))
