@@ -1,7 +1,7 @@
 """Bench helpers: the embedded Run service in a subprocess, machine facts, result files.
 
-    with Service(tmp_dir) as svc:
-        print(svc.endpoint, svc.pid)
+with Service(tmp_dir) as svc:
+    print(svc.endpoint, svc.pid)
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
-from _service import REPO, Service, machine, machine_line, repo_env, save  # noqa: E402
+from _service import REPO, Service, machine, machine_line, repo_env, save
 
 PROJECT, DOMAIN = "bench", "development"
 USER, SYSTEM = 1, 2
@@ -68,7 +68,9 @@ def task_spec(n: int) -> Any:
     from flyteidl2.task import task_definition_pb2
 
     template = tasks_pb2.TaskTemplate(
-        id=identifier_pb2.Identifier(resource_type=identifier_pb2.TASK, name="bench.print_lines", version="v1"),
+        id=identifier_pb2.Identifier(
+            resource_type=identifier_pb2.TASK, name="bench.print_lines", version="v1"
+        ),
         type="container",
         container=tasks_pb2.Container(image="local", command=[sys.executable, "-c", TASK_CODE, str(n)]),
     )
@@ -358,7 +360,9 @@ def worker(args: argparse.Namespace) -> None:
 # -- the orchestrator ---------------------------------------------------------------------------
 
 
-def spawn(variant: str, endpoint: str, run: str, lines: int, service_pid: int, tmp: Path, profile: str | None) -> dict:
+def spawn(
+    variant: str, endpoint: str, run: str, lines: int, service_pid: int, tmp: Path, profile: str | None
+) -> dict:
     out = tmp / f"result-{variant}-{time.monotonic_ns()}.json"
     cmd = [sys.executable, __file__, "--worker", variant, "--endpoint", endpoint, "--run", run]
     cmd += ["--lines", str(lines), "--service-pid", str(service_pid), "--out", str(out)]
@@ -389,7 +393,9 @@ def fmt_rate(x: float) -> str:
     return f"{x:,.0f}"
 
 
-def report(args: argparse.Namespace, mach: dict, setup: dict, results: dict[str, list[dict]], live: list[dict]) -> str:
+def report(
+    args: argparse.Namespace, mach: dict, setup: dict, results: dict[str, list[dict]], live: list[dict]
+) -> str:
     base = statistics.median(r["lines_per_s"] for r in results["a"]) if results.get("a") else None
     out = [
         f"### TailLogs, {args.lines:,} lines, {args.rounds} round(s) per variant",
@@ -482,7 +488,9 @@ def main() -> None:
         tmp = Path(tmpname)
         with Service(tmp / "data") as svc:
             frw.init(svc.endpoint, project=PROJECT, domain=DOMAIN)
-            print(f"service {svc.endpoint} (pid {svc.pid}); printing {args.lines:,} lines ...", file=sys.stderr)
+            print(
+                f"service {svc.endpoint} (pid {svc.pid}); printing {args.lines:,} lines ...", file=sys.stderr
+            )
             run = frw.run(task_spec(args.lines))
             run.wait(quiet=True)
             if run.phase != "succeeded":
@@ -495,7 +503,15 @@ def main() -> None:
             results: dict[str, list[dict]] = {v: [] for v in VARIANTS if v in wanted}
             for rnd in range(args.rounds):
                 for v in results:
-                    r = spawn(v, svc.endpoint, run.name, args.lines, svc.pid, tmp, args.profile if rnd == 0 else None)
+                    r = spawn(
+                        v,
+                        svc.endpoint,
+                        run.name,
+                        args.lines,
+                        svc.pid,
+                        tmp,
+                        args.profile if rnd == 0 else None,
+                    )
                     results[v].append(r)
                     print(
                         f"round {rnd + 1} ({v}): {r['count']:,} lines in {r['seconds']:.2f} s = "
@@ -506,7 +522,15 @@ def main() -> None:
             live: list[dict] = []
             if "live" in wanted:
                 for rnd in range(args.live_rounds):
-                    r = spawn("live", svc.endpoint, "-", args.lines, svc.pid, tmp, args.profile if rnd == 0 else None)
+                    r = spawn(
+                        "live",
+                        svc.endpoint,
+                        "-",
+                        args.lines,
+                        svc.pid,
+                        tmp,
+                        args.profile if rnd == 0 else None,
+                    )
                     live.append(r)
                     print(
                         f"live {rnd + 1}: first→last {r['seconds']:.2f} s, task {r.get('task_s')}, "
@@ -515,7 +539,11 @@ def main() -> None:
                     )
             setup["service_peak_rss_mb"] = svc.peak_rss_mb()
     text = report(args, mach, setup, results, live)
-    path = save("tail_logs", text, {"args": vars(args), "machine": mach, "setup": setup, "results": results, "live": live})
+    path = save(
+        "tail_logs",
+        text,
+        {"args": vars(args), "machine": mach, "setup": setup, "results": results, "live": live},
+    )
     print(text)
     print(f"(saved to {path.relative_to(REPO)})", file=sys.stderr)
 
