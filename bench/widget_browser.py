@@ -55,9 +55,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
-from _service import RESULTS, Service, machine, save  # noqa: E402
+from _service import RESULTS, Service, machine, save
 
-from tests.browser.conftest import (  # noqa: E402
+from tests.browser.conftest import (
     CHROMIUM_ARGS,
     JupyterServer,
     Lab,
@@ -149,7 +149,7 @@ async (code) => {
 }
 """
 
-WIDGET_CELL = '''
+WIDGET_CELL = """
 import time as _time
 import json as _json
 from flyte_run_widget.widget import RunWidget as _RW
@@ -172,15 +172,15 @@ def print_lines(n: int) -> int:
         w("".join([f"{{i:08d}}{{tail}}\\n" for i in range(s, min(n, s + 10000))]))
     sys.stdout.flush()
     return n
-'''
+"""
 
 # A cell of its own, so the screenshot shows the widget next to a short cell.
-WIDGET_RUN_CELL = '''_t_cell = _time.time(); _cpu_cell = _time.process_time()
+WIDGET_RUN_CELL = """_t_cell = _time.time(); _cpu_cell = _time.process_time()
 run = frw.run(print_lines, n={n})
 run
-'''
+"""
 
-WIDGET_STATS = '''
+WIDGET_STATS = """
 import json as _json, time as _time
 _w = _bench["widgets"][0] if _bench["widgets"] else run.widget()
 _target = "{target}"
@@ -203,9 +203,9 @@ print(_json.dumps({{
     "kernel_total": {{a: l.total for a, l in _w._logs.items()}},
     "kernel_cpu_s": _time.process_time() - _cpu_cell,
 }}))
-'''
+"""
 
-PRINT_CELL = '''
+PRINT_CELL = """
 import time as _time
 _t_cell = _time.time(); _cpu_cell = _time.process_time()
 import sys as _sys
@@ -214,12 +214,12 @@ for _i in range({n}):
     print(f"{{_i:08d}}{{_tail}}")
 _sys.stdout.flush()
 _t_end = _time.time(); _cpu_end = _time.process_time()
-'''
+"""
 
-PRINT_STATS = '''
+PRINT_STATS = """
 import json as _json
 print(_json.dumps({"t_cell": _t_cell, "t_end": _t_end, "kernel_cpu_s": _cpu_end - _cpu_cell}))
-'''
+"""
 
 # Lines in the output area at the end, and whether the rate-limit warning is shown.
 PRINT_DOM = """
@@ -243,7 +243,8 @@ def heap_mb(cdp: Any) -> float:
 
 
 class Bench:
-    def __init__(self, browser: Any, results: Path, stamp: str) -> None:
+    def __init__(self, browser: Any, results: Path, stamp: str, profile: bool = False) -> None:
+        self.profile = profile
         self.browser = browser
         self.results = results
         self.stamp = stamp
@@ -289,7 +290,7 @@ class Bench:
         while True:
             try:
                 state = page.evaluate(STATE)
-            except Exception as e:  # noqa: BLE001 - a frozen page times out the evaluate
+            except Exception as e:
                 state = {**state, "error": str(e)}
             if done(state):
                 return state, True
@@ -310,11 +311,18 @@ class Bench:
             heap_before = heap_mb(cdp)
             target = f"{n - 1:08d} "
             page.evaluate(MONITOR, {"kind": "widget", "target": target})
+            if self.profile:
+                cdp.send("Profiler.enable")
+                cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+                cdp.send("Profiler.start")
             lab.run_all()
             state, ok = self._wait(page, timeout, lambda s: s.get("seen"))
+            profile = cpu_profile_top(cdp.send("Profiler.stop")["profile"]) if self.profile else None
             if ok:  # the count says "complete" once the done flag arrives; give it a moment
                 state, _ = self._wait(page, 10, lambda s: s.get("complete"))
-            kernel = json.loads(page.evaluate(KERNEL_EXEC, WIDGET_STATS.format(target=target)).strip().splitlines()[-1])
+            kernel = json.loads(
+                page.evaluate(KERNEL_EXEC, WIDGET_STATS.format(target=target)).strip().splitlines()[-1]
+            )
             t_cell_ms = kernel["t_cell"] * 1000
             seen = state.get("seen")
             perf = self._finish_page(page, cdp, t_cell_ms, seen or time.time() * 1000)
@@ -333,10 +341,16 @@ class Bench:
                 "finished": bool(seen),
                 "timeout_s": timeout,
                 "visible_after_service_s": (seen - last_ts) / 1000 if seen and last_ts else None,
-                "visible_after_task_end_s": (seen - kernel["end_ms"]) / 1000 if seen and kernel["end_ms"] else None,
+                "visible_after_task_end_s": (seen - kernel["end_ms"]) / 1000
+                if seen and kernel["end_ms"]
+                else None,
                 "visible_after_cell_s": (seen - t_cell_ms) / 1000 if seen else None,
-                "first_row_after_cell_s": (state["firstRow"] - t_cell_ms) / 1000 if state.get("firstRow") else None,
-                "complete_after_cell_s": (state["complete"] - t_cell_ms) / 1000 if state.get("complete") else None,
+                "first_row_after_cell_s": (state["firstRow"] - t_cell_ms) / 1000
+                if state.get("firstRow")
+                else None,
+                "complete_after_cell_s": (state["complete"] - t_cell_ms) / 1000
+                if state.get("complete")
+                else None,
                 "task_s": (kernel["end_ms"] - kernel["start_ms"]) / 1000 if kernel["end_ms"] else None,
                 "count_text": state.get("count", ""),
                 "phase": kernel["phase"],
@@ -349,6 +363,7 @@ class Bench:
                 "send_span_s": span,
                 "kernel_cpu_s": kernel["kernel_cpu_s"],
                 "heap_before_mb": heap_before,
+                "profile_top": profile,
                 "screenshot": str(shot.relative_to(RESULTS.parents[1])),
                 **perf,
             }
@@ -368,6 +383,7 @@ class Bench:
             page.evaluate(MONITOR, {"kind": "print", "target": target})
             t_click = time.time() * 1000
             lab.run_all()
+
             # Done when the last line is shown, or (lines dropped by the rate limit) when the
             # kernel is idle and the output's tail has not changed for 5 s.
             def done(s: dict[str, Any]) -> bool:
@@ -375,19 +391,23 @@ class Bench:
                     return True
                 try:
                     idle = lab.execution_counts()[0] is not None
-                except Exception:  # noqa: BLE001
+                except Exception:
                     idle = False
-                return idle and s.get("tailChanged", 0) < time.time() * 1000 - 5000 and (s.get("firstRow") or 0) > 0
+                return (
+                    idle
+                    and s.get("tailChanged", 0) < time.time() * 1000 - 5000
+                    and (s.get("firstRow") or 0) > 0
+                )
 
             state, ok = self._wait(page, timeout, done)
             stats: dict[str, Any] = {}
             try:
                 stats = json.loads(page.evaluate(KERNEL_EXEC, PRINT_STATS).strip().splitlines()[-1])
-            except Exception as e:  # noqa: BLE001 - the kernel may still be busy at a timeout
+            except Exception as e:
                 stats = {"error": str(e)}
             t_cell_ms = stats.get("t_cell", t_click / 1000) * 1000
             seen = state.get("seen")
-            end_ms = (state.get("tailChanged") if not seen else seen) if ok else time.time() * 1000
+            end_ms = (seen if seen else state.get("tailChanged")) if ok else time.time() * 1000
             perf = self._finish_page(page, cdp, t_cell_ms, end_ms)
             dom = page.evaluate(PRINT_DOM)
             page.screenshot(path=str(self.results / f"widget_browser-{self.stamp}-{name}.png"))
@@ -397,10 +417,14 @@ class Bench:
                 "finished": bool(seen),
                 "settled": ok,
                 "timeout_s": timeout,
-                "visible_after_service_s": (seen - stats["t_end"] * 1000) / 1000 if seen and "t_end" in stats else None,
+                "visible_after_service_s": (seen - stats["t_end"] * 1000) / 1000
+                if seen and "t_end" in stats
+                else None,
                 "visible_after_cell_s": (seen - t_cell_ms) / 1000 if seen else None,
                 "settled_after_cell_s": (end_ms - t_cell_ms) / 1000 if ok else None,
-                "first_row_after_cell_s": (state["firstRow"] - t_cell_ms) / 1000 if state.get("firstRow") else None,
+                "first_row_after_cell_s": (state["firstRow"] - t_cell_ms) / 1000
+                if state.get("firstRow")
+                else None,
                 "print_loop_s": stats["t_end"] - stats["t_cell"] if "t_end" in stats else None,
                 "kernel_cpu_s": stats.get("kernel_cpu_s"),
                 "lines_shown": dom["lines"],
@@ -413,12 +437,30 @@ class Bench:
             server.shutdown_kernels()
 
 
+def cpu_profile_top(profile: dict[str, Any], n: int = 20) -> list[dict[str, Any]]:
+    """Self time by function from a CDP Profiler profile, the largest first."""
+    nodes = {node["id"]: node for node in profile["nodes"]}
+    deltas = profile.get("timeDeltas") or []
+    self_us: dict[int, float] = {}
+    for sample, delta in zip(profile.get("samples") or [], [*deltas[1:], 0], strict=False):
+        self_us[sample] = self_us.get(sample, 0.0) + delta
+    total = sum(self_us.values()) or 1.0
+    by_fn: dict[str, float] = {}
+    for node_id, us in self_us.items():
+        cf = nodes[node_id]["callFrame"]
+        url = cf.get("url", "").rsplit("/", 1)[-1][:40]
+        key = f"{cf.get('functionName') or '(anonymous)'} {url}:{cf.get('lineNumber', -1) + 1}"
+        by_fn[key] = by_fn.get(key, 0.0) + us
+    top = sorted(by_fn.items(), key=lambda kv: -kv[1])[:n]
+    return [{"function": k, "self_ms": v / 1000, "share": v / total} for k, v in top]
+
+
 def lift_iopub_limits(server: JupyterServer) -> None:
     """Edit this server's own (temporary) config: no iopub message or data rate limit."""
     path = Path(server.env["JUPYTER_CONFIG_DIR"]) / "jupyter_server_config.json"
     cfg = json.loads(path.read_text())
-    cfg["ServerApp"]["iopub_data_rate_limit"] = 0
-    cfg["ServerApp"]["iopub_msg_rate_limit"] = 0
+    # jupyter_server 2.x: the ServerApp.iopub_* options are deprecated and no longer applied.
+    cfg["ZMQChannelsWebsocketConnection"] = {"limit_rate": False}
     path.write_text(json.dumps(cfg))
 
 
@@ -476,7 +518,9 @@ def report(results: list[dict[str, Any]], m: dict[str, str], args: argparse.Name
             shown = f"{r['count_text']}"
             msgs = f"{r['messages']} ({r['messages_per_s']:.1f}/s, {r['max_messages_in_1s']})"
         else:
-            shown = f"{r['lines_shown']:,} of {r['lines']:,}" + (" + rate-limit warning" if r["rate_limit_warning"] else "")
+            shown = f"{r['lines_shown']:,} of {r['lines']:,}" + (
+                " + rate-limit warning" if r["rate_limit_warning"] else ""
+            )
             msgs = "(stream)"
         lt = fmt(r["longest_task_ms"], " ms", 0) if r["long_tasks"] else "none"
         out.append(
@@ -505,14 +549,35 @@ def report(results: list[dict[str, Any]], m: dict[str, str], args: argparse.Name
         ]
         bvis = base["visible_after_cell_s"] if base["finished"] else base.get("settled_after_cell_s")
         bnote = "" if base["finished"] else " (settled; last line never shown)"
-        out.append(f"| last line visible after cell start | {fmt(w['visible_after_cell_s'], ' s')} | {fmt(bvis, ' s')}{bnote} | {ratio(w['visible_after_cell_s'], bvis)} |")
+        out.append(
+            f"| last line visible after cell start | {fmt(w['visible_after_cell_s'], ' s')} | {fmt(bvis, ' s')}{bnote} | {ratio(w['visible_after_cell_s'], bvis)} |"
+        )
         wl = w["lines"] / w["visible_after_cell_s"] if w["visible_after_cell_s"] else None
         bl = base["lines_shown"] / bvis if bvis else None
-        out.append(f"| lines shown per second of wall time | {fmt(wl, '', 0)} | {fmt(bl, '', 0)} | {ratio(wl, bl)} |")
-        out.append(f"| longest task | {fmt(w['longest_task_ms'], ' ms', 0)} | {fmt(base['longest_task_ms'], ' ms', 0)} | {ratio(w['longest_task_ms'], base['longest_task_ms'])} |")
-        out.append(f"| longest frame gap | {fmt(w['max_frame_gap_ms'], ' ms', 0)} | {fmt(base['max_frame_gap_ms'], ' ms', 0)} | {ratio(w['max_frame_gap_ms'], base['max_frame_gap_ms'])} |")
-        out.append(f"| JS heap at end | {w['heap_end_mb']:.1f} MB | {base['heap_end_mb']:.1f} MB | {ratio(w['heap_end_mb'], base['heap_end_mb'])} |")
-        out.append(f"| JS heap after GC | {w['heap_after_gc_mb']:.1f} MB | {base['heap_after_gc_mb']:.1f} MB | {ratio(w['heap_after_gc_mb'], base['heap_after_gc_mb'])} |")
+        out.append(
+            f"| lines shown per second of wall time | {fmt(wl, '', 0)} | {fmt(bl, '', 0)} | {ratio(wl, bl)} |"
+        )
+        out.append(
+            f"| longest task | {fmt(w['longest_task_ms'], ' ms', 0)} | {fmt(base['longest_task_ms'], ' ms', 0)} | {ratio(w['longest_task_ms'], base['longest_task_ms'])} |"
+        )
+        out.append(
+            f"| longest frame gap | {fmt(w['max_frame_gap_ms'], ' ms', 0)} | {fmt(base['max_frame_gap_ms'], ' ms', 0)} | {ratio(w['max_frame_gap_ms'], base['max_frame_gap_ms'])} |"
+        )
+        out.append(
+            f"| JS heap at end | {w['heap_end_mb']:.1f} MB | {base['heap_end_mb']:.1f} MB | {ratio(w['heap_end_mb'], base['heap_end_mb'])} |"
+        )
+        out.append(
+            f"| JS heap after GC | {w['heap_after_gc_mb']:.1f} MB | {base['heap_after_gc_mb']:.1f} MB | {ratio(w['heap_after_gc_mb'], base['heap_after_gc_mb'])} |"
+        )
+    if w.get("profile_top"):
+        out += [
+            "",
+            "Widget page, CPU profile (CDP Profiler, cell start → last line visible), self time:",
+            "",
+            "| function | self ms | share |",
+            "|---|---:|---:|",
+        ]
+        out += [f"| `{p['function']}` | {p['self_ms']:,.0f} | {p['share']:.1%} |" for p in w["profile_top"]]
     out += ["", f"Screenshot: `{w['screenshot']}`", ""]
     return "\n".join(out)
 
@@ -525,6 +590,10 @@ def main() -> int:
     p.add_argument("--baseline-1m-timeout", type=float, default=120, help="0 skips the N-line print baseline")
     p.add_argument("--timeout", type=float, default=300, help="widget and baseline timeout, s")
     p.add_argument("--skip-unlimited", action="store_true", help="no second server with iopub limits lifted")
+    p.add_argument("--widget-only", action="store_true", help="no print baselines")
+    p.add_argument(
+        "--profile", action="store_true", help="CDP CPU profile of the widget page (adds overhead)"
+    )
     args = p.parse_args()
     if args.quick:
         args.lines, args.baseline_lines, args.baseline_1m_timeout = 100_000, 20_000, 0
@@ -535,8 +604,10 @@ def main() -> int:
     except ImportError:
         chromium = None
     if chromium is None:  # not a broken benchmark: nothing to run it in
-        print("widget_browser: skipped (needs Debian's chromium and `pip install playwright`; "
-              "never `playwright install`; FRW_CHROMIUM=/path picks another browser)")
+        print(
+            "widget_browser: skipped (needs Debian's chromium and `pip install playwright`; "
+            "never `playwright install`; FRW_CHROMIUM=/path picks another browser)"
+        )
         return 0
     from importlib.metadata import version
 
@@ -552,26 +623,34 @@ def main() -> int:
     pw = sync_playwright().start()
     try:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        bench = Bench(browser, RESULTS, stamp)
+        bench = Bench(browser, RESULTS, stamp, profile=args.profile)
         with Service(tmp / "service") as svc:
             lab_default = JupyterServer(tmp / "lab-default")
             servers.append(lab_default)
             lab_default.start()
             print(f"widget, {args.lines:,} lines …", file=sys.stderr)
             results.append(bench.widget(lab_default, svc.endpoint, args.lines, args.timeout))
-            print(f"print baseline, {args.baseline_lines:,} lines …", file=sys.stderr)
-            results.append(bench.printed(lab_default, args.baseline_lines, args.timeout, "print"))
+            if not args.widget_only:
+                print(f"print baseline, {args.baseline_lines:,} lines …", file=sys.stderr)
+                results.append(bench.printed(lab_default, args.baseline_lines, args.timeout, "print"))
             lab_default.stop()
-            if not args.skip_unlimited:
+            if not args.skip_unlimited and not args.widget_only:
                 lab_free = JupyterServer(tmp / "lab-unlimited")
                 servers.append(lab_free)
                 lift_iopub_limits(lab_free)
                 lab_free.start()
-                print(f"print baseline, iopub limits lifted, {args.baseline_lines:,} lines …", file=sys.stderr)
+                print(
+                    f"print baseline, iopub limits lifted, {args.baseline_lines:,} lines …", file=sys.stderr
+                )
                 results.append(bench.printed(lab_free, args.baseline_lines, args.timeout, "print-unlimited"))
                 if args.baseline_1m_timeout > 0:
-                    print(f"print baseline, limits lifted, {args.lines:,} lines, ≤ {args.baseline_1m_timeout:.0f} s …", file=sys.stderr)
-                    results.append(bench.printed(lab_free, args.lines, args.baseline_1m_timeout, "print-unlimited"))
+                    print(
+                        f"print baseline, limits lifted, {args.lines:,} lines, ≤ {args.baseline_1m_timeout:.0f} s …",
+                        file=sys.stderr,
+                    )
+                    results.append(
+                        bench.printed(lab_free, args.lines, args.baseline_1m_timeout, "print-unlimited")
+                    )
                 lab_free.stop()
         browser.close()
     finally:
