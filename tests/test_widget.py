@@ -59,7 +59,7 @@ def chatty(n: int) -> int:
 
 
 def test_traits_follow_the_phases(client):
-    r = frw.run(steps, n=5, delay=0.2)
+    r = frw.run(steps, n=20, delay=0.25)  # long enough that the watcher sees it running
     w = r.widget()
     seen = []
     w.observe(lambda change: seen.append(change["new"]), names="phase")
@@ -67,7 +67,7 @@ def test_traits_follow_the_phases(client):
     assert seen[-1] == "succeeded" and "running" in seen
     assert w.raw_phase == 5 and w.attempts == 1 and w.log_attempts == [1]
     assert 0 < w.start_ms <= w.end_ms and w.run_name == r.name and w.run_url == r.url
-    assert w.outputs == "o0 = 5" and w.error == {}
+    assert w.outputs == "o0 = 20" and w.error == {}
     assert r.widget() is w
     w.close()
 
