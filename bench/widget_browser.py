@@ -448,10 +448,14 @@ class Bench:
                 "finished": bool(seen),
                 "settled": ok,
                 "timeout_s": timeout,
-                "visible_after_service_s": (seen - stats["t_end"] * 1000) / 1000 if seen and "t_end" in stats else None,
+                "visible_after_service_s": (seen - stats["t_end"] * 1000) / 1000
+                if seen and "t_end" in stats
+                else None,
                 "visible_after_cell_s": (seen - t_cell_ms) / 1000 if seen else None,
                 "settled_after_cell_s": (end_ms - t_cell_ms) / 1000 if ok else None,
-                "first_row_after_cell_s": (state["firstRow"] - t_cell_ms) / 1000 if state.get("firstRow") else None,
+                "first_row_after_cell_s": (state["firstRow"] - t_cell_ms) / 1000
+                if state.get("firstRow")
+                else None,
                 "print_loop_s": stats["t_end"] - stats["t_cell"] if "t_end" in stats else None,
                 "kernel_cpu_s": stats.get("kernel_cpu_s"),
                 "lines_shown": dom["lines"],
@@ -553,7 +557,9 @@ def report(results: list[dict[str, Any]], m: dict[str, str], args: argparse.Name
             msgs = "(stream)"
         lt = fmt(r["longest_task_ms"], " ms", 0) if r["long_tasks"] else "none"
         if r["long_tasks"] < 0:
-            lt = f"≥ {r['longest_task_ms']:,.0f} ms; frozen for the last {r['frozen_at_end_ms'] / 1000:,.0f} s"
+            lt = (
+                f"≥ {r['longest_task_ms']:,.0f} ms; frozen for the last {r['frozen_at_end_ms'] / 1000:,.0f} s"
+            )
         out.append(
             f"| {r['scenario']} | {r['lines']:,} | {vis} | {cell} | {fmt(r['first_row_after_cell_s'], ' s')} | {lt} | "
             f"{r['long_tasks'] if r['long_tasks'] >= 0 else '?'} ({r['long_task_total_ms']:,.0f} ms) | "
@@ -597,7 +603,11 @@ def report(results: list[dict[str, Any]], m: dict[str, str], args: argparse.Name
             elif b.get("settled"):
                 row.append(f" never; output settled at {fmt(vis_s(b), ' s')} |")
             else:
-                row.append(f" did not finish in {b['timeout_s']:.0f} s (< {wv['vis'] / b['timeout_s']:.2f}×) |" if wv["vis"] else " — |")
+                row.append(
+                    f" did not finish in {b['timeout_s']:.0f} s (< {wv['vis'] / b['timeout_s']:.2f}×) |"
+                    if wv["vis"]
+                    else " — |"
+                )
         out.append("".join(row))
         row = [f"| lines shown per second of wall time | {fmt(wv['lps'], '', 0)} |"]
         for b in bases:
