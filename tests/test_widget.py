@@ -82,6 +82,7 @@ def test_log_batches_are_bounded_and_complete(client):
     user = [line[2] for line in rec.lines() if line[1] != 2]
     assert user == [f"line {i} <script>alert(1)</script>" for i in range(n)]
     assert all(len(m["lines"]) <= widget_mod.MAX_BATCH_LINES for m in rec.messages)
+    assert all(sum(len(x[2]) for x in m["lines"]) <= widget_mod.MAX_BATCH_CHARS for m in rec.messages)
     assert len(rec.messages) <= n / 1000, "lines travel in batches, never one message per line"
     w.close()
 
