@@ -7,13 +7,16 @@ reaches the client with an explicit status code, never as UNKNOWN.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import secrets
 import string
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 from flyteidl2.common import identifier_pb2
 from flyteidl2.workflow import run_definition_pb2 as rd
+from flyteidl2.workflow import run_logs_service_pb2 as rl
 from flyteidl2.workflow import run_service_pb2 as rs
 from flyteidl2.workflow import run_service_pb2_grpc as rs_grpc
 from grpc.aio import ServicerContext as Context
@@ -32,6 +35,18 @@ _IMPLEMENTED = {
     "WatchActionDetails", "GetActionData", "ListRuns", "WatchRuns", "ListActions",
     "WatchActions", "AbortAction",
 }  # fmt: skip
+
+#: gRPC's default client receive limit: no response may be larger (the Flyte SDK keeps it).
+MAX_RESPONSE = 4 * 1024 * 1024
+#: What a run may carry, so that every response about it stays far below MAX_RESPONSE:
+#: task spec and run spec (labels, env, ...) together, and the inline inputs.
+MAX_SPEC_BYTES = 1024 * 1024
+MAX_INPUTS_BYTES = 2 * 1024 * 1024
+#: A page of runs stops early when it reaches this many bytes.
+PAGE_BYTES = 2 * 1024 * 1024
+#: Error messages longer than this are cut in responses (the stored message stays whole).
+MAX_ERROR_CHARS = 256 * 1024
+_MAX_OFFSET = 2**62
 
 
 def new_run_name() -> str:
@@ -93,6 +108,18 @@ class RunService(rs_grpc.RunServiceServicer):
             )
         else:
             raise faults.invalid("CreateRun needs run_id (a chosen name) or project_id")
+        spec_bytes = task.ByteSize() + request.run_spec.ByteSize()
+        if spec_bytes > MAX_SPEC_BYTES:
+            raise faults.invalid(
+                f"the task spec and run spec together are {spec_bytes:,} bytes; the local Run service"
+                f" accepts at most {MAX_SPEC_BYTES:,} (keep large data in inputs or files, not in"
+                " labels, env or arguments)"
+            )
+        if request.inputs.ByteSize() > MAX_INPUTS_BYTES:
+            raise faults.invalid(
+                f"the inputs are {request.inputs.ByteSize():,} bytes; the local Run service accepts"
+                f" at most {MAX_INPUTS_BYTES:,} bytes of inline inputs"
+            )
         created = model.now_ns()
         for _ in range(5):
             details = model.new_action(
@@ -141,20 +168,28 @@ class RunService(rs_grpc.RunServiceServicer):
     async def GetRunDetails(
         self, request: rs.GetRunDetailsRequest, context: Context
     ) -> rs.GetRunDetailsResponse:
-        return rs.GetRunDetailsResponse(details=self.find(request.run_id).run_details())
+        return rs.GetRunDetailsResponse(details=_bounded_run_details(self.find(request.run_id)))
 
     @faults.unary
     async def GetActionDetails(
         self, request: rs.GetActionDetailsRequest, context: Context
     ) -> rs.GetActionDetailsResponse:
-        return rs.GetActionDetailsResponse(details=self.find_action(request.action_id).details)
+        return rs.GetActionDetailsResponse(details=_bounded(self.find_action(request.action_id).details))
 
     @faults.unary
     async def GetActionData(
         self, request: rs.GetActionDataRequest, context: Context
     ) -> rs.GetActionDataResponse:
         row = self.find_action(request.action_id)
-        return rs.GetActionDataResponse(inputs=row.inputs_proto(), outputs=row.outputs_proto())
+        response = rs.GetActionDataResponse(inputs=row.inputs_proto(), outputs=row.outputs_proto())
+        size = response.ByteSize()
+        if size > MAX_RESPONSE:
+            raise faults.ServiceFault(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the inputs and outputs of run {row.name!r} are {size:,} bytes together, more than"
+                f" the {MAX_RESPONSE:,} a gRPC response may carry; return large values as files",
+            )
+        return response
 
     async def _follow(
         self, find: Callable[[], RunRow], build: Callable[[RunRow], object]
@@ -180,7 +215,7 @@ class RunService(rs_grpc.RunServiceServicer):
     ) -> AsyncIterator[rs.WatchRunDetailsResponse]:
         async for message in self._follow(
             lambda: self.find(request.run_id),
-            lambda row: rs.WatchRunDetailsResponse(details=row.run_details()),
+            lambda row: rs.WatchRunDetailsResponse(details=_bounded_run_details(row)),
         ):
             yield message  # type: ignore[misc]
 
@@ -190,7 +225,7 @@ class RunService(rs_grpc.RunServiceServicer):
     ) -> AsyncIterator[rs.WatchActionDetailsResponse]:
         async for message in self._follow(
             lambda: self.find_action(request.action_id),
-            lambda row: rs.WatchActionDetailsResponse(details=row.details),
+            lambda row: rs.WatchActionDetailsResponse(details=_bounded(row.details)),
         ):
             yield message  # type: ignore[misc]
 
@@ -220,11 +255,15 @@ class RunService(rs_grpc.RunServiceServicer):
     async def ListRuns(self, request: rs.ListRunsRequest, context: Context) -> rs.ListRunsResponse:
         where, params = _scope(request)
         query = build_query(request.request, where, params)
+        if query.offset > _MAX_OFFSET:
+            raise faults.invalid(f"page token {request.request.token!r} is not one this service issued")
         rows = self.store.list_runs(dataclasses.replace(query, limit=query.limit + 1))
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        token = format(query.offset + len(rows), "x") if more else ""
-        return rs.ListRunsResponse(runs=[r.run() for r in rows], token=token)
+        runs = _fit([r.run() for r in rows], PAGE_BYTES)
+        more = more or len(runs) < len(rows)
+        token = format(query.offset + len(runs), "x") if more else ""
+        return rs.ListRunsResponse(runs=runs, token=token)
 
     @faults.streaming
     async def WatchRuns(
@@ -237,9 +276,48 @@ class RunService(rs_grpc.RunServiceServicer):
             rows = self.store.changed_since(seq)
             seq = self.store.seq
             runs = [r.run() for r in rows if _matches(request, target, r)]
-            for start in range(0, len(runs), 100):
-                yield rs.WatchRunsResponse(runs=runs[start : start + 100])
+            while runs:
+                page = _fit(runs[:100], PAGE_BYTES)
+                runs = runs[len(page) :]
+                yield rs.WatchRunsResponse(runs=page)
             await self.hub.wait(event, timeout=30)
+
+
+def _fit(runs: list[rd.Run], budget: int) -> list[rd.Run]:
+    """The longest prefix of ``runs`` within ``budget`` bytes (at least one run)."""
+    total = 0
+    for i, run in enumerate(runs):
+        total += run.ByteSize() + 8
+        if total > budget and i > 0:
+            return runs[:i]
+    return runs
+
+
+def _cut(error: rd.ErrorInfo) -> None:
+    if len(error.message) > MAX_ERROR_CHARS:
+        more = len(error.message) - MAX_ERROR_CHARS
+        error.message = error.message[:MAX_ERROR_CHARS] + f"… ({more:,} more characters)"
+
+
+def _bounded(details: rd.ActionDetails) -> rd.ActionDetails:
+    """The details as sent: error messages cut to MAX_ERROR_CHARS (stored ones stay whole)."""
+    long = (details.HasField("error_info") and len(details.error_info.message) > MAX_ERROR_CHARS) or any(
+        len(a.error_info.message) > MAX_ERROR_CHARS for a in details.attempts
+    )
+    if not long:
+        return details
+    copy = rd.ActionDetails()
+    copy.CopyFrom(details)
+    if copy.HasField("error_info"):
+        _cut(copy.error_info)
+    for attempt in copy.attempts:
+        if attempt.HasField("error_info"):
+            _cut(attempt.error_info)
+    return copy
+
+
+def _bounded_run_details(row: RunRow) -> rd.RunDetails:
+    return rd.RunDetails(run_spec=row.run_spec, action=_bounded(row.details))
 
 
 def _scope(request: rs.ListRunsRequest) -> tuple[list[str], list[object]]:
@@ -285,3 +363,123 @@ def _matches(request: rs.WatchRunsRequest, target: str | None, row: RunRow) -> b
 for _name in rs.DESCRIPTOR.services_by_name["RunService"].methods_by_name:
     if _name not in _IMPLEMENTED:
         setattr(RunService, _name, faults.unimplemented(_name))
+
+
+# -- registering the servicers ------------------------------------------------------------------
+
+
+class MalformedRequest:
+    """What a request that does not parse becomes, so the handler can answer INVALID_ARGUMENT
+    (grpcio reports a deserializer's exception as UNKNOWN, which real Flyte clients take for
+    an authentication problem)."""
+
+    def __init__(self, type_name: str, error: Exception) -> None:
+        self.type_name = type_name
+        self.error = error
+
+    def message(self) -> str:
+        return f"the request is not a valid {self.type_name} message: {self.error or 'cannot be parsed'}"
+
+
+def _parser(cls: Any) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return cls.FromString(data)
+        except Exception as exc:  # DecodeError, or anything else protobuf raises
+            return MalformedRequest(cls.DESCRIPTOR.full_name, exc)
+
+    return parse
+
+
+def _too_large(name: str, size: int) -> str:
+    return (
+        f"the {name} response would be {size:,} bytes, more than the {MAX_RESPONSE:,} a gRPC client"
+        " accepts by default"
+    )
+
+
+def split_logs(response: rl.TailLogsResponse) -> list[rl.TailLogsResponse]:
+    """``response`` as one or more responses, each under MAX_RESPONSE (a single line is at most
+    a few hundred KiB even after invalid UTF-8 is replaced, so lines are never cut)."""
+    if response.ByteSize() <= MAX_RESPONSE:
+        return [response]
+    budget = MAX_RESPONSE // 2
+    out: list[rl.TailLogsResponse] = []
+    current = rl.TailLogsResponse()
+    size = 0
+    for group in response.logs:
+        target = current.logs.add()
+        for line in group.lines:
+            n = line.ByteSize() + 8
+            if size + n > budget and size > 0:
+                out.append(current)
+                current = rl.TailLogsResponse()
+                target = current.logs.add()
+                size = 0
+            target.lines.add().CopyFrom(line)
+            size += n
+    out.append(current)
+    return out
+
+
+def _guard_unary(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    async def handler(request: Any, context: Context) -> Any:
+        if isinstance(request, MalformedRequest):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message())
+        response = await fn(request, context)
+        size = response.ByteSize()
+        if size > MAX_RESPONSE:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, _too_large(name, size))
+        return response
+
+    return handler
+
+
+def _guard_stream(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    async def handler(request: Any, context: Context) -> Any:
+        if isinstance(request, MalformedRequest):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message())
+        stream = fn(request, context)
+        if inspect.isawaitable(stream):  # an UNIMPLEMENTED handler: it aborts
+            await stream
+            return
+        async for response in stream:
+            pieces = split_logs(response) if isinstance(response, rl.TailLogsResponse) else [response]
+            for piece in pieces:
+                size = piece.ByteSize()
+                if size > MAX_RESPONSE:
+                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, _too_large(name, size))
+                yield piece
+
+    return handler
+
+
+def add_to_server(server: Any, runs: RunService, logs: Any) -> None:
+    """Register the RunService and RunLogsService servicers on a ``grpc.aio`` server, like the
+    generated ``add_*_to_server`` functions, but so that a request that does not parse gets
+    INVALID_ARGUMENT and no response goes out over MAX_RESPONSE (TailLogs batches are split)."""
+    from flyteidl2.workflow import run_logs_service_pb2 as rl_pb2
+
+    for module, servicer in ((rs, runs), (rl_pb2, logs)):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            handlers = {}
+            for method in service.methods:
+                request_cls = getattr(module, method.input_type.name)
+                response_cls = getattr(module, method.output_type.name)
+                fn = getattr(servicer, method.name)
+                if method.client_streaming:
+                    continue  # none in these services
+                if method.server_streaming:
+                    handlers[method.name] = grpc.unary_stream_rpc_method_handler(
+                        _guard_stream(method.name, fn),
+                        request_deserializer=_parser(request_cls),
+                        response_serializer=response_cls.SerializeToString,
+                    )
+                else:
+                    handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                        _guard_unary(method.name, fn),
+                        request_deserializer=_parser(request_cls),
+                        response_serializer=response_cls.SerializeToString,
+                    )
+            generic = grpc.method_handlers_generic_handler(service.full_name, handlers)
+            server.add_generic_rpc_handlers((generic,))
