@@ -98,13 +98,14 @@ async def follow_logs(
     """Yield batches of log lines of one attempt (1-based), from line ``start`` on, until the
     service ends the stream. A dropped stream is resumed by line position: no line twice."""
     backoff = _Backoff()
-    seen = 0
+    wanted = start  # index of the next line to yield; survives reconnects
     req = run_logs_service_pb2.TailLogsRequest(action_id=action_id, attempt=attempt)
     what = f"logs of {_action_label(action_id)} attempt {attempt}"
     reconnecting = False
     not_found_delay = 0.1
     while True:
         try:
+            position = 0  # every subscription streams the attempt's log from its first line
             async for resp in client.stream("TailLogs", req, what=what):
                 if reconnecting:
                     reconnecting = False
@@ -113,11 +114,12 @@ async def follow_logs(
                 for group in resp.logs:
                     lines = group.lines
                     n = len(lines)
-                    skip = max(start, seen) - seen
-                    seen += n
+                    skip = wanted - position
+                    position += n
                     if skip >= n:
                         continue
-                    yield lines[skip:] if skip else lines
+                    wanted = position
+                    yield lines[skip:] if skip > 0 else lines
             return
         except NotFoundError as e:
             if not wait_for_logs or await _is_finished(client, action_id):

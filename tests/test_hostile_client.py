@@ -134,13 +134,6 @@ LINES = 150_000
 MANY_LINES = f"import sys\nfor i in range({LINES}): sys.stdout.write(f'line {{i:06d}} ' + 'x' * 60 + chr(10))"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT (_follow.py, follow_logs): after a reconnect TailLogs resends from line 0, but"
-    " `seen` is never reset per stream, so `skip = max(start, seen) - seen` is always 0 and every"
-    " line already yielded comes again; count lines per stream (received, reset on each"
-    " subscribe) and skip while received <= position (then remove this marker)",
-)
 def test_follow_logs_survives_a_cut_mid_message(service):
     c = ServiceClient(service.endpoint)
     run = c.create(python_task(MANY_LINES), name="many-lines")
