@@ -87,7 +87,7 @@ class Task:
             interface=_interface(self.fn),
             container=container,
         )
-        return task_definition_pb2.TaskSpec(task_template=template, short_name=self.fn.__name__)
+        return task_definition_pb2.TaskSpec(task_template=template, short_name=self.name.rsplit(".", 1)[-1])
 
 
 def task(
