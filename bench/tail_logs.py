@@ -13,6 +13,10 @@ mix), rounds interleaved (a b c d a b c d ...) so machine noise hits every varia
   b   flyte_run_widget._follow.follow_logs over client.get_client(), counting lines
   c   (b) + flyte_run_widget.logs.to_wire on every batch (the widget's batch form)
   d   Run.show_logs(raw=True) with stdout going to /dev/null
+  sdk the public flyte SDK's own log viewer (Run.show_logs() as a notebook with ipywidgets
+      gets it: rich Live re-rendering the last 30 lines per line) fed the same lines: the
+      baseline of issue #4 (bench/_sdk_viewer.py, run with .venv-sdk or $FRW_SDK_PYTHON)
+  sdk-raw  the SDK's Run.show_logs(raw=True): one rich console.print per line
   live  a new run, tailed with (c) while the task prints: first-to-last-line time against the
         task's own run time, and how far the tail lags behind the service
 
@@ -60,7 +64,12 @@ VARIANTS = {
     "b": "follow_logs over get_client()",
     "c": "follow_logs + to_wire per batch (widget form)",
     "d": "run.show_logs(raw=True) to /dev/null",
+    "sdk": "flyte SDK log viewer, Run.show_logs() (issue #4 baseline)",
+    "sdk-raw": "flyte SDK Run.show_logs(raw=True)",
 }
+SDK_PYTHON = os.environ.get("FRW_SDK_PYTHON") or str(
+    Path(__file__).resolve().parents[1] / ".venv-sdk/bin/python"
+)
 
 
 def task_spec(n: int) -> Any:
@@ -366,6 +375,10 @@ def spawn(
     out = tmp / f"result-{variant}-{time.monotonic_ns()}.json"
     cmd = [sys.executable, __file__, "--worker", variant, "--endpoint", endpoint, "--run", run]
     cmd += ["--lines", str(lines), "--service-pid", str(service_pid), "--out", str(out)]
+    if variant.startswith("sdk"):
+        script = str(Path(__file__).with_name("_sdk_viewer.py"))
+        cmd = [SDK_PYTHON, script, endpoint, PROJECT, DOMAIN, run, str(lines), str(service_pid), str(out)]
+        cmd += ["raw"] if variant == "sdk-raw" else []
     svc_spy = None
     if profile:
         # Collapsed stacks ("raw"); bench/pyspy_top.py summarises them, flamegraph.pl draws them.
@@ -397,6 +410,9 @@ def report(
     args: argparse.Namespace, mach: dict, setup: dict, results: dict[str, list[dict]], live: list[dict]
 ) -> str:
     base = statistics.median(r["lines_per_s"] for r in results["a"]) if results.get("a") else None
+    sdk = results.get("sdk") or None
+    sdk_rate = statistics.median(r["lines_per_s"] for r in sdk) if sdk else None
+    sdk_cpu = statistics.median(r["cpu_s"] / r["count"] for r in sdk) if sdk else None
     out = [
         f"### TailLogs, {args.lines:,} lines, {args.rounds} round(s) per variant",
         "",
@@ -406,12 +422,14 @@ def report(
         f"({args.lines / setup['task_s']:,.0f} lines/s into the service); log file "
         f"{setup['log_mb']:.1f} MB.",
         "",
-        "Median over rounds (lines/s range in brackets). Ratio = lines/s against (a) in this run. "
+        "Median over rounds (lines/s range in brackets). Ratio = lines/s against (a) in this run; "
+        "× SDK = lines/s against the flyte SDK's log viewer (sdk) in this run, and in brackets its "
+        "client CPU per line over this variant's. "
         "CPU = user+sys seconds of the consuming process (all threads) and of the service during "
         "the stream; on a shared machine CPU per line is steadier than wall time.",
         "",
-        "| variant | lines | seconds | lines/s | ratio to (a) | peak RSS MB (before stream) | client CPU s (µs/line) | service CPU s (µs/line) | correct |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| variant | lines | seconds | lines/s | ratio to (a) | × SDK viewer (CPU) | peak RSS MB (before stream) | client CPU s (µs/line) | service CPU s (µs/line) | correct |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for v, rs in results.items():
         if not rs:
@@ -419,6 +437,8 @@ def report(
         med = statistics.median(r["lines_per_s"] for r in rs)
         rng = f"{fmt_rate(min(r['lines_per_s'] for r in rs))}–{fmt_rate(max(r['lines_per_s'] for r in rs))}"
         ratio = f"{med / base:.2f}×" if base else "–"
+        ccpu_line = statistics.median(r["cpu_s"] / r["count"] for r in rs)
+        vs_sdk = f"{med / sdk_rate:.1f}× ({sdk_cpu / ccpu_line:.1f}×)" if sdk_rate and sdk_cpu else "–"
         secs = statistics.median(r["seconds"] for r in rs)
         peak = max(r["peak_rss_mb"] for r in rs)
         before = statistics.median(r["rss_before_mb"] for r in rs)
@@ -429,7 +449,7 @@ def report(
         ok = "ok" if not errs else "FAIL: " + "; ".join(errs[:2])
         ok += f" ({'/'.join(map(str, counts))} = {args.lines:,} + {rs[0]['system_lines']} system)"
         out.append(
-            f"| ({v}) {VARIANTS[v]} | {rs[0]['count']:,} | {secs:.2f} | {fmt_rate(med)} ({rng}) | {ratio} "
+            f"| ({v}) {VARIANTS[v]} | {rs[0]['count']:,} | {secs:.2f} | {fmt_rate(med)} ({rng}) | {ratio} | {vs_sdk} "
             f"| {peak:.0f} ({before:.0f}) | {ccpu:.2f} ({ccpu / rs[0]['count'] * 1e6:.2f}) "
             f"| {scpu:.2f} ({scpu / rs[0]['count'] * 1e6:.2f}) | {ok} |"
         )
@@ -463,7 +483,8 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="100,000 lines, 2 rounds, 1 live round")
     p.add_argument("--rounds", type=int, default=None, help="rounds of every variant (default 3, quick 2)")
     p.add_argument("--live-rounds", type=int, default=None, help="live rounds (default 2, quick 1)")
-    p.add_argument("--variants", default="a,a+,b,c,d,live")
+    p.add_argument("--variants", default="a,a+,b,c,d,sdk,sdk-raw,live")
+    p.add_argument("--sdk-rounds", type=int, default=1, help="rounds of the sdk variants (~4 min per 1M)")
     p.add_argument("--profile", metavar="DIR", help="run each client variant under py-spy record")
     # worker mode (internal)
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -480,6 +501,12 @@ def main() -> None:
     args.rounds = args.rounds or (2 if args.quick else 3)
     args.live_rounds = args.live_rounds if args.live_rounds is not None else (1 if args.quick else 2)
     wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if any(v.startswith("sdk") for v in wanted) and not Path(SDK_PYTHON).exists():
+        print(
+            f"no flyte SDK environment at {SDK_PYTHON} (see scripts/test): sdk variants skipped",
+            file=sys.stderr,
+        )
+        wanted = [v for v in wanted if not v.startswith("sdk")]
     mach = machine()
 
     import flyte_run_widget as frw
@@ -503,6 +530,8 @@ def main() -> None:
             results: dict[str, list[dict]] = {v: [] for v in VARIANTS if v in wanted}
             for rnd in range(args.rounds):
                 for v in results:
+                    if v.startswith("sdk") and rnd >= args.sdk_rounds:
+                        continue
                     r = spawn(
                         v,
                         svc.endpoint,

@@ -42,5 +42,6 @@ def to_wire(lines: Iterable[payload_pb2.LogLine]) -> list[WireLine]:
     append = out.append
     for ln in lines:
         ts = ln.timestamp
-        append((ts.seconds * 1000 + ts.nanos // 1_000_000, int(ln.originator), ln.message.rstrip("\n")))
+        # no int(): an enum field reads as an int already
+        append((ts.seconds * 1000 + ts.nanos // 1_000_000, ln.originator, ln.message.rstrip("\n")))
     return out
