@@ -512,13 +512,6 @@ def random_bytes_property(w: World, target: tuple[str, bool], data: bytes) -> No
     check(w, path, data, stream)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT (app.py, serve_async): the servicers are registered with the generated"
-    " add_*_to_server, whose deserializer raises on bytes that do not parse, and grpcio answers"
-    " that with UNKNOWN; register them with flyte_run_widget.server.service.add_to_server(server,"
-    " runs, logs) instead (then remove this marker)",
-)
 @settings(SETTINGS, max_examples=200)
 @given(target=rpc_paths(), data=RANDOM_BYTES)
 def test_random_bytes(world: World, target: tuple[str, bool], data: bytes) -> None:
@@ -590,13 +583,6 @@ def tail_sizes(w: World, name: str) -> list[int]:
     return [len(m) for m in messages]
 
 
-@pytest.mark.xfail(
-    strict=False,  # logs_service.py is being reworked in parallel: passes once that lands
-    reason="DEFECT (logs_service.py, batches): a batch is bounded by raw bytes (2 MiB), but each"
-    " invalid UTF-8 byte becomes U+FFFD (3 bytes) when decoded, so a batch of such lines is ~6.8 MiB;"
-    " count len(message.encode()) instead of len(data), or register with service.add_to_server,"
-    " which splits oversized TailLogs responses (then remove this marker)",
-)
 def test_tail_logs_of_invalid_utf8_stays_under_4_mib(world: World) -> None:
     assert max(tail_sizes(world, "bad-utf8")) <= MAX_RESPONSE
 

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import IO
 
 import grpc
-from flyteidl2.workflow import run_logs_service_pb2_grpc, run_service_pb2_grpc
 
 from .executor import Executor
 from .hub import Hub
 from .logs_service import RunLogsService
 from .paths import Layout
-from .service import RunService
+from .service import RunService, add_to_server
 from .store import Store
 
 log = logging.getLogger("flyte_run_widget.server")
@@ -90,10 +89,9 @@ async def serve_async(
             ("grpc.so_reuseport", 0),
         ]
     )
-    run_service_pb2_grpc.add_RunServiceServicer_to_server(runs, server)  # type: ignore[no-untyped-call]
-    run_logs_service_pb2_grpc.add_RunLogsServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        RunLogsService(runs, layout, hub), server
-    )
+    # Not the generated add_*_to_server: unparseable requests must get INVALID_ARGUMENT (an
+    # UNKNOWN makes Flyte 2.0 clients start an OAuth flow), and TailLogs answers raw bytes.
+    add_to_server(server, runs, RunLogsService(runs, layout, hub))
     bound = server.add_insecure_port(f"{host}:{port}")
     if not bound:
         raise OSError(f"cannot listen on {host}:{port}")

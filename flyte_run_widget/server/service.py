@@ -446,7 +446,8 @@ def _guard_stream(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         async for response in stream:
             pieces = split_logs(response) if isinstance(response, rl.TailLogsResponse) else [response]
             for piece in pieces:
-                size = piece.ByteSize()
+                # TailLogs may answer pre-serialised bytes (see logs_service.RunLogsService)
+                size = len(piece) if isinstance(piece, bytes) else piece.ByteSize()
                 if size > MAX_RESPONSE:
                     await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, _too_large(name, size))
                 yield piece
@@ -460,6 +461,7 @@ def add_to_server(server: Any, runs: RunService, logs: Any) -> None:
     INVALID_ARGUMENT and no response goes out over MAX_RESPONSE (TailLogs batches are split)."""
     from flyteidl2.workflow import run_logs_service_pb2 as rl_pb2
 
+    logs.raw_responses = True  # TailLogs answers bytes: _serialize passes them through
     for module, servicer in ((rs, runs), (rl_pb2, logs)):
         for service in module.DESCRIPTOR.services_by_name.values():
             handlers = {}
@@ -473,7 +475,7 @@ def add_to_server(server: Any, runs: RunService, logs: Any) -> None:
                     handlers[method.name] = grpc.unary_stream_rpc_method_handler(
                         _guard_stream(method.name, fn),
                         request_deserializer=_parser(request_cls),
-                        response_serializer=response_cls.SerializeToString,
+                        response_serializer=_serialize,
                     )
                 else:
                     handlers[method.name] = grpc.unary_unary_rpc_method_handler(
@@ -483,3 +485,7 @@ def add_to_server(server: Any, runs: RunService, logs: Any) -> None:
                     )
             generic = grpc.method_handlers_generic_handler(service.full_name, handlers)
             server.add_generic_rpc_handlers((generic,))
+
+
+def _serialize(response: Any) -> bytes:
+    return response if type(response) is bytes else response.SerializeToString()
