@@ -106,6 +106,7 @@ class RunWidget(anywidget.AnyWidget):
         self._tasks: set[concurrent.futures.Future[Any]] = set()
         self._aborted = False
         self._closed = False
+        self._pending = asyncio.Event()  # set on the background loop when lines wait to be sent
         self._state_from_pb2(self.run.pb2.action)
         self.on_msg(self._on_frontend_msg)
         self._route_clicks_early()
@@ -170,6 +171,7 @@ class RunWidget(anywidget.AnyWidget):
         finally:
             if self.busy == "waiting":
                 self.busy = ""
+            self._pending.set()  # let the flusher see the end
 
     async def _tail(self, attempt: int) -> None:
         log = self._logs[attempt]
@@ -178,14 +180,20 @@ class RunWidget(anywidget.AnyWidget):
                 self.run.client, self.run.action_id, attempt, on_connection=self._set_connection
             ):
                 log.add(to_wire(batch))
+                self._pending.set()
         except FlyteRunWidgetError as e:
             self.notice = f"logs of attempt {attempt}: {e}"
         finally:
             log.done = True
+            self._pending.set()
 
     async def _flusher(self) -> None:
+        # Sleeps until there is something to send, so a silent run costs no wake-ups; then
+        # waits one interval to gather a batch.
         while not self._closed:
+            await self._pending.wait()
             await asyncio.sleep(FLUSH_INTERVAL)
+            self._pending.clear()
             self._flush()
             if self.run.done() and all(log.done_sent for log in self._logs.values()):
                 return
