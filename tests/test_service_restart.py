@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import psutil
@@ -34,6 +36,7 @@ def test_restart_keeps_runs_and_logs(service: LocalService) -> None:
 
 
 def test_killed_service_ends_its_runs_on_restart(service: LocalService) -> None:
+    """A task that died with the service ends FAILED (a live one is adopted: test_faults_restart)."""
     client = ServiceClient(service.endpoint)
     code = "import os, time\nprint('pid', os.getpid(), flush=True)\ntime.sleep(120)"
     run = client.create(python_task(code))
@@ -49,6 +52,7 @@ def test_killed_service_ends_its_runs_on_restart(service: LocalService) -> None:
             break
     client.close()
     service.kill()
+    os.killpg(os.getpgid(pid), signal.SIGKILL)  # the task and its relay, while no service runs
     service.start()
     client = ServiceClient(service.endpoint)
     details = client.runs.GetActionDetails(rs.GetActionDetailsRequest(action_id=run.action.id)).details

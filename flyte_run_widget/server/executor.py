@@ -14,6 +14,7 @@ import os
 import shlex
 import signal
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,11 +23,11 @@ from flyteidl2.workflow import run_definition_pb2 as rd
 
 from . import model
 from .hub import ALL_RUNS, Hub, log_key, run_key
-from .logfile import LogWriter
+from .logfile import LogReader, LogWriter
 from .paths import Layout
-from .process import SYSTEM_LINE, TaskProcess, is_alive, signal_group, start_marker
+from .process import SYSTEM_LINE, AttemptFiles, TaskProcess, is_alive, signal_group
 from .results import Outcome, failure, read_outcome
-from .store import Store
+from .store import RunRow, Store
 from .templates import render
 
 log = logging.getLogger("flyte_run_widget.server")
@@ -40,6 +41,7 @@ class LiveAction:
     run_spec: run_pb2.RunSpec
     abort_reason: str | None = None
     process: TaskProcess | None = None
+    note: str | None = None  # a SYSTEM line to add once the adopted attempt's relay ended
     done: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -86,34 +88,60 @@ class Executor:
         await asyncio.gather(*(self.abort(run, reason) for run in list(self._live)))
 
     def recover(self) -> int:
-        """End runs a previous service left unfinished; their output pipes died with it."""
+        """Take back runs a previous service left unfinished: an attempt whose relay still
+        runs (or that ended while no service was there) is adopted and followed to its end;
+        any other run ends FAILED, saying the service restarted. Returns the runs ended."""
         count = 0
         for row in self.store.unfinished():
             details = row.details
+            run, action = row.name, details.id.name
             attempt = model.current(details)
-            pid, marker = self.store.process_of(row.name, details.id.name, attempt.attempt)
+            files = self._files(run, action, attempt.attempt)
+            process = TaskProcess.adopt(files, self._notifier(log_key(run, action, attempt.attempt)))
+            if process is not None:
+                self._adopt(row, process)
+                continue
+            pid, marker = self.store.process_of(run, action, attempt.attempt)
+            relay_pid, relay_marker = files.relay_pid()
             message = RESTARTED
-            if pid is not None and marker is not None and is_alive(pid, marker):
-                signal_group(pid, signal.SIGKILL)
+            leftovers = [(p, m) for p, m in ((pid, marker), (relay_pid, relay_marker)) if p is not None]
+            # The group outlives its leader: signal it whether or not the leader is still there.
+            if any(is_alive(p, m) for p, m in leftovers):
                 message += "; its leftover process was stopped"
-            path = self.layout.log_file(row.name, details.id.name, attempt.attempt)
-            with LogWriter(path) as writer:
+            for p, _ in leftovers:
+                signal_group(p, signal.SIGKILL)
+            with LogWriter(self.layout.log_file(run, action, attempt.attempt)) as writer:
                 writer.append(time.time_ns(), SYSTEM_LINE, message.encode())
             model.fail(details, model.SYSTEM, "ServiceRestarted", message, model.now_ns())
             self.store.save_action(details)
             count += 1
         return count
 
+    def _adopt(self, row: RunRow, process: TaskProcess) -> None:
+        details = row.details
+        pid = process.pid
+        # Noted once the relay has ended: while it runs it is the log's only writer.
+        note = (
+            f"the service restarted while the task ran; it was followed again (relay pid {pid})"
+            if process.running()
+            else "the service restarted; the task had ended while it was down"
+        )
+        live = LiveAction(details=details, run_spec=row.run_spec, process=process, note=note)
+        self._live[row.name] = live
+        live.task = asyncio.create_task(self._run(live, process), name=f"run {row.name} (adopted)")
+        log.warning("adopted run %s (relay pid %d)", row.name, pid)
+
     # -- the attempt loop -----------------------------------------------------------------
 
-    async def _run(self, live: LiveAction) -> None:
+    async def _run(self, live: LiveAction, adopted: TaskProcess | None = None) -> None:
         details = live.details
         run = details.id.run.name
         meta = details.task.task_template.metadata
         retries = meta.retries.retries if meta.HasField("retries") else 0
         try:
             while True:
-                outcome = await self._attempt(live)
+                outcome = await self._attempt(live, adopted)
+                adopted = None
                 attempts = len(details.attempts)
                 if outcome.retryable and attempts <= retries and live.abort_reason is None:
                     self._log_note(details, f"retrying: attempt {attempts + 1} of {retries + 1}")
@@ -134,42 +162,45 @@ class Executor:
             self._live.pop(run, None)
             live.done.set()
 
-    async def _attempt(self, live: LiveAction) -> Outcome:
+    async def _attempt(self, live: LiveAction, adopted: TaskProcess | None = None) -> Outcome:
         details = live.details
         run, action = details.id.run.name, details.id.name
         number = model.current(details).attempt
         workdir = self.layout.attempt_dir(run, action, number)
         dirs = {n: workdir / n for n in ("work", "outputs", "raw", "checkpoint")}
+        if adopted is not None:
+            outcome = await self._follow(live, adopted, dirs)
+            with LogWriter(self.layout.log_file(run, action, number)) as writer:
+                self._finish(live, outcome, writer)
+            return outcome
         for path in dirs.values():
             path.mkdir(parents=True, exist_ok=True)
         previous = self.layout.attempt_dir(run, action, number - 1) / "checkpoint"
+        model.current(details).logs_available = True
+        if live.abort_reason is None:
+            model.advance(details, model.INITIALIZING, model.now_ns())
+        self._save(details)
+        container = details.task.task_template.container
+        argv = render(
+            [*container.command, *container.args],
+            {
+                "Inputs": str(self.layout.inputs_file(run, action)),
+                "InputPrefix": str(self.layout.action_dir(run, action)),
+                "Outputs": str(dirs["outputs"]),
+                "OutputPrefix": str(dirs["outputs"]),
+                "rawOutputDataPrefix": str(dirs["raw"]),
+                "checkpointOutputPrefix": str(dirs["checkpoint"]),
+                "prevCheckpointPrefix": str(previous) if number > 1 else "",
+                "runName": run,
+                "actionName": action,
+            },
+        )
+        outcome = await self._execute(live, argv, dirs)
         with LogWriter(self.layout.log_file(run, action, number)) as writer:
-            model.current(details).logs_available = True
-            if live.abort_reason is None:
-                model.advance(details, model.INITIALIZING, model.now_ns())
-            self._save(details)
-            container = details.task.task_template.container
-            argv = render(
-                [*container.command, *container.args],
-                {
-                    "Inputs": str(self.layout.inputs_file(run, action)),
-                    "InputPrefix": str(self.layout.action_dir(run, action)),
-                    "Outputs": str(dirs["outputs"]),
-                    "OutputPrefix": str(dirs["outputs"]),
-                    "rawOutputDataPrefix": str(dirs["raw"]),
-                    "checkpointOutputPrefix": str(dirs["checkpoint"]),
-                    "prevCheckpointPrefix": str(previous) if number > 1 else "",
-                    "runName": run,
-                    "actionName": action,
-                },
-            )
-            outcome = await self._execute(live, argv, dirs, writer)
             self._finish(live, outcome, writer)
         return outcome
 
-    async def _execute(
-        self, live: LiveAction, argv: list[str], dirs: dict[str, Path], writer: LogWriter
-    ) -> Outcome:
+    async def _execute(self, live: LiveAction, argv: list[str], dirs: dict[str, Path]) -> Outcome:
         details = live.details
         run, action = details.id.run.name, details.id.name
         number = model.current(details).attempt
@@ -177,14 +208,17 @@ class Executor:
             return failure(model.USER, "Aborted", live.abort_reason)
         if not argv:
             return failure(model.USER, "NoCommand", "the task's container has no command or args to run")
-        # One log line, however many lines the command spans.
+        # One log line, however many lines the command spans. Written (and the file closed)
+        # before the relay starts: while it runs, only the relay appends task lines.
         note = "starting: " + shlex.join(_shorten(a) for a in argv).replace("\n", "\\n")
-        writer.append(time.time_ns(), SYSTEM_LINE, note.encode())
-        writer.flush()
-        key = log_key(run, action, number)
+        self._log_note(details, note)
         try:
             process = await TaskProcess.start(
-                argv, dirs["work"], self._env(live), writer, lambda: self.hub.notify(key)
+                argv,
+                dirs["work"],
+                self._env(live),
+                self._files(run, action, number),
+                self._notifier(log_key(run, action, number)),
             )
         except OSError as exc:
             reason = exc.strerror or str(exc)
@@ -194,28 +228,58 @@ class Executor:
                 f"could not start {argv[0]!r}: {reason}. Check the task's container command.",
             )
         live.process = process
-        self.store.record_process(run, action, number, process.pid, start_marker(process.pid))
+        self.store.record_process(run, action, number, process.pid, process.marker)
         if live.abort_reason is not None:  # the abort came while the process was starting
             self._stop_soon(process)
         else:
             model.advance(details, model.RUNNING, model.now_ns())
             self._save(details)
+        return await self._follow(live, process, dirs)
+
+    async def _follow(self, live: LiveAction, process: TaskProcess, dirs: dict[str, Path]) -> Outcome:
+        """Wait for the attempt's process (started here or adopted) and read how it ended."""
+        details = live.details
+        attempt = model.current(details)
         timeout = details.task.task_template.metadata.timeout.ToTimedelta().total_seconds()
-        code = await process.wait(timeout or None)
-        timed_out = code is None
+        left: float | None = None
+        if timeout:
+            # Counted from RUNNING, so that an adopted attempt keeps its original deadline.
+            running = [t for t in attempt.phase_transitions if t.phase == model.RUNNING]
+            started = running[-1].start_time.ToNanoseconds() if running else model.now_ns()
+            left = max(0.0, timeout - (model.now_ns() - started) / 1e9)
+        timed_out = not await process.wait(left)
         if timed_out:
             await process.stop(self.grace)
-            code = process.proc.returncode
         await process.finish()
         live.process = None
-        writer.append(time.time_ns(), SYSTEM_LINE, f"exited with code {code}".encode())
+        status = process.status()
+        if status.code is None:
+            _trim_partial_record(process.files.log)  # the relay was killed mid-write, perhaps
+        if live.note:
+            self._log_note(details, live.note)
+            live.note = None
+        shown = status.code if status.code is not None else "unknown (the task was killed)"
+        self._log_note(details, f"exited with code {shown}")
         if live.abort_reason is not None:
             return failure(model.USER, "Aborted", live.abort_reason)
         if timed_out:
             outcome = failure(model.USER, "Timeout", f"the task ran longer than its timeout of {timeout:g} s")
             outcome.phase = model.TIMED_OUT
             return outcome
-        return read_outcome(dirs["outputs"], int(code or 0), process.stderr_tail)  # type: ignore[arg-type]
+        if status.start_error is not None:
+            return failure(
+                model.USER,
+                "CommandNotFound" if status.missing else "CommandNotStarted",
+                f"could not start the task's command: {status.start_error}."
+                " Check the task's container command.",
+            )
+        if status.code is None:
+            return failure(
+                model.SYSTEM,
+                "ProcessLost",
+                "the task's process ended without recording an exit code (killed from outside the service?)",
+            )
+        return read_outcome(dirs["outputs"], status.code, status.stderr_tail)
 
     def _finish(self, live: LiveAction, outcome: Outcome, writer: LogWriter) -> None:
         details = live.details
@@ -237,6 +301,13 @@ class Executor:
         self._stoppers.add(task)
         task.add_done_callback(self._stoppers.discard)
 
+    def _notifier(self, key: Hashable) -> Callable[[], None]:
+        return lambda: self.hub.notify(key)
+
+    def _files(self, run: str, action: str, number: int) -> AttemptFiles:
+        status = self.layout.attempt_dir(run, action, number) / "status.json"
+        return AttemptFiles(log=self.layout.log_file(run, action, number), status=status)
+
     def _env(self, live: LiveAction) -> dict[str, str]:
         env = dict(os.environ)
         # Python block-buffers stdout into a pipe, which would hold logs back until exit.
@@ -256,6 +327,16 @@ class Executor:
         self.store.save_action(details, outputs)
         attempt = model.current(details).attempt
         self.hub.notify(run_key(run), ALL_RUNS, log_key(run, details.id.name, attempt))
+
+
+def _trim_partial_record(path: Path) -> None:
+    """Cut a record a killed writer left half written, so that the next one appends cleanly."""
+    reader = LogReader(path)
+    while reader.read():
+        pass
+    with contextlib.suppress(OSError), open(path, "r+b") as f:
+        if f.seek(0, os.SEEK_END) > reader.offset:
+            f.truncate(reader.offset)
 
 
 def _shorten(arg: str, limit: int = 160) -> str:

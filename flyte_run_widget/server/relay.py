@@ -1,0 +1,171 @@
+"""The per-attempt relay: the task's parent, so that the task outlives the service.
+
+    python -I relay.py LOG STATUS -- ARGV...
+
+It starts ARGV in its own process group (the relay leads it), copies the task's stdout and
+stderr into the attempt log LOG (with ``logfile.py``'s LogWriter), writes one byte to
+its own stdout after each batch so that a live service knows new lines are there, and when the
+task ends writes STATUS (JSON: exit code, last stderr lines) and kills what is left of the group.
+
+A service killed with SIGKILL leaves the relay running: the log keeps growing, STATUS still
+appears, and a restarted service adopts the attempt by the relay's pid (``STATUS.pid`` holds
+it and its start time). SIGTERM to the group reaches the task; the relay itself survives it
+to record the exit code. Run by path, importing only ``logfile.py``: it starts fast.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+_CHUNK = 64 * 1024
+_TAIL = 20
+USER = 1  # payload_pb2.USER
+
+
+def _load_logfile() -> Any:
+    """``logfile.py`` beside this file, without importing the package (and gRPC) for it."""
+    spec = importlib.util.spec_from_file_location("_frw_logfile", Path(__file__).with_name("logfile.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def start_marker(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+    return fields[19] if len(fields) > 19 else None
+
+
+def _write_json(path: str, value: object) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(value, f)
+    os.replace(tmp, path)
+
+
+class _Relay:
+    def __init__(self, log_path: str) -> None:
+        # While the relay runs it is the log's only writer (the service writes before and after).
+        logfile = _load_logfile()
+        self.log = logfile.LogWriter(Path(log_path))
+        self.max_line = int(logfile.MAX_LINE_BYTES)
+        self.tail: collections.deque[bytes] = collections.deque(maxlen=_TAIL)
+        self.rest: dict[int, bytes] = {}
+        self.notify = True
+
+    def lines(self, fd: int, chunk: bytes, is_stderr: bool) -> None:
+        data = self.rest.get(fd, b"") + chunk
+        parts = data.split(b"\n")
+        rest = parts.pop()
+        if len(rest) > self.max_line:
+            parts.append(rest)
+            rest = b""
+        self.rest[fd] = rest
+        self.emit(parts, is_stderr)
+
+    def emit(self, parts: list[bytes], is_stderr: bool) -> None:
+        if not parts:
+            return
+        ts = time.time_ns()
+        append = self.log.append
+        for line in parts:
+            append(ts, USER, line)
+        self.log.flush()
+        if is_stderr:
+            self.tail.extend(parts[-_TAIL:])
+        if self.notify:
+            try:
+                os.write(1, b".")
+            except BlockingIOError:
+                pass  # the pipe is full of unread ticks: the service wakes up anyway
+            except OSError:
+                self.notify = False  # the service is gone: a new one watches the log file
+
+
+def main(argv: list[str]) -> int:
+    log_path, status_path = argv[0], argv[1]
+    command = argv[3:] if argv[2:3] == ["--"] else argv[2:]
+    me = os.getpid()
+    _write_json(status_path + ".pid", {"pid": me, "start": start_marker(me)})
+    stop_requested = False
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True  # the task gets the same signal (same group); we record its end
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    relay = _Relay(log_path)
+    os.set_blocking(1, False)
+    with os.fdopen(os.open(os.devnull, os.O_RDONLY)) as devnull:
+        try:
+            proc = subprocess.Popen(command, stdin=devnull, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as exc:
+            error = exc.strerror or str(exc)
+            _write_json(status_path, {"error": error, "missing": isinstance(exc, FileNotFoundError)})
+            return 127
+    assert proc.stdout is not None and proc.stderr is not None
+    streams = {proc.stdout.fileno(): False, proc.stderr.fileno(): True}
+    sel = selectors.DefaultSelector()
+    for fd in streams:
+        os.set_blocking(fd, False)
+        sel.register(fd, selectors.EVENT_READ)
+    open_fds = set(streams)
+    code: int | None = None
+    while open_fds:
+        for key, _ in sel.select(timeout=0.2):
+            fd = int(key.fd)
+            try:
+                chunk = os.read(fd, _CHUNK)
+            except BlockingIOError:
+                continue
+            if chunk:
+                relay.lines(fd, chunk, streams[fd])
+            else:
+                sel.unregister(fd)
+                open_fds.discard(fd)
+        if code is None:
+            code = proc.poll()
+        if code is not None:
+            # The task is gone: take what is in its pipes now; children that kept them open
+            # must not hold the attempt (they are killed below, as a container's end would).
+            for fd in list(open_fds):
+                while True:
+                    try:
+                        chunk = os.read(fd, _CHUNK)
+                    except BlockingIOError:
+                        break
+                    if not chunk:
+                        break
+                    relay.lines(fd, chunk, streams[fd])
+            break
+    if code is None:
+        code = proc.wait()
+    for fd, is_stderr in streams.items():
+        rest = relay.rest.pop(fd, b"")
+        if rest:
+            relay.emit([rest], is_stderr)
+    tail = [line.decode("utf-8", "replace") for line in relay.tail]
+    _write_json(status_path, {"code": code, "stderr_tail": tail, "term": stop_requested})
+    relay.log.close()
+    # Leftover children of the task die with the group; so does this relay.
+    os.killpg(0, signal.SIGKILL)
+    return code  # pragma: no cover - not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,203 @@
+"""Abort races and timeouts: every abort answers cleanly, and no task process outlives its run."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import warnings
+
+import grpc
+import psutil
+import pytest
+from conftest import LocalService, ServiceClient, python_task
+from flyteidl2.common import phase_pb2
+from flyteidl2.logs.dataplane import payload_pb2
+from flyteidl2.workflow import run_logs_service_pb2 as rl
+from flyteidl2.workflow import run_service_pb2 as rs
+
+import flyte_run_widget as frw
+
+P = phase_pb2
+
+
+def _abort(client: ServiceClient, run: object, reason: str = "stop") -> None:
+    client.runs.AbortRun(rs.AbortRunRequest(run_id=run.action.id.run, reason=reason), timeout=30)  # type: ignore[attr-defined]
+
+
+def _phase(client: ServiceClient, run: object) -> int:
+    request = rs.GetActionDetailsRequest(action_id=run.action.id)  # type: ignore[attr-defined]
+    return int(client.runs.GetActionDetails(request).details.status.phase)
+
+
+def _first_line(client: ServiceClient, run: object, prefix: str) -> str:
+    request = rl.TailLogsRequest(action_id=run.action.id)  # type: ignore[attr-defined]
+    for response in client.logs.TailLogs(request, timeout=30):
+        for line in response.logs[0].lines:
+            if line.originator == payload_pb2.USER and line.message.startswith(prefix):
+                return line.message
+    raise AssertionError(f"no line {prefix!r}")
+
+
+def _gone(pids: list[int], timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = []
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_abort_right_after_create_and_while_initializing(client: ServiceClient) -> None:
+    # Right after CreateRun the action is QUEUED or INITIALIZING: the task never runs.
+    for _ in range(3):
+        run = client.create(python_task("print('ran'); import time; time.sleep(30)"))
+        _abort(client, run, "early")
+        details = client.wait(run.action.id)
+        assert details.status.phase == P.ACTION_PHASE_ABORTED
+        assert details.abort_info.reason == "early"
+        phases = [t.phase for t in details.attempts[0].phase_transitions]
+        assert phases[-1] == P.ACTION_PHASE_ABORTED and phases == sorted(phases)
+
+
+def test_abort_running_and_during_the_last_second(client: ServiceClient) -> None:
+    run = client.create(python_task("import time; print('up', flush=True); time.sleep(30)"))
+    _first_line(client, run, "up")
+    _abort(client, run)
+    assert client.wait(run.action.id).status.phase == P.ACTION_PHASE_ABORTED
+    # Abort near the end: either the run ends ABORTED, or it finished first and the abort is
+    # refused as "already finished"; never an error of another kind, never a mixed state.
+    for delay in (0.6, 0.8, 0.95, 1.0, 1.05):
+        run = client.create(python_task("import time; print('up', flush=True); time.sleep(0.9)"))
+        _first_line(client, run, "up")
+        time.sleep(max(0.0, delay - 0.1))
+        try:
+            _abort(client, run, "late")
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert "already finished" in (exc.details() or "")
+        details = client.wait(run.action.id)
+        if details.status.phase == P.ACTION_PHASE_ABORTED:
+            assert details.abort_info.reason == "late" and not details.HasField("error_info")
+        else:
+            assert details.status.phase == P.ACTION_PHASE_SUCCEEDED and not details.HasField("abort_info")
+
+
+def test_abort_after_the_end_is_already_finished(client: ServiceClient) -> None:
+    run = client.create(python_task("print('done')"))
+    client.wait(run.action.id)
+    with pytest.raises(grpc.RpcError) as info:
+        _abort(client, run)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "already finished" in (info.value.details() or "")
+
+
+def test_run_abort_after_the_end_warns(service: LocalService) -> None:
+    frw.init(service.endpoint, project="proj", domain="development")
+    client = ServiceClient(service.endpoint)
+    run = client.create(python_task("print('done')"))
+    client.wait(run.action.id)
+    client.close()
+    r = frw.Run.get(run.action.id.run.name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r.abort()
+    assert any("already finished" in str(w.message) for w in caught)
+    assert r.phase == "succeeded"
+
+
+def test_two_aborts_at_once(client: ServiceClient) -> None:
+    run = client.create(python_task("import time; print('up', flush=True); time.sleep(30)"))
+    _first_line(client, run, "up")
+    errors: list[BaseException] = []
+
+    def abort(reason: str) -> None:
+        try:
+            _abort(client, run, reason)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=abort, args=(f"reason {i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    details = client.wait(run.action.id)
+    assert details.status.phase == P.ACTION_PHASE_ABORTED
+    assert details.abort_info.reason in ("reason 0", "reason 1")
+    phases = [t.phase for t in details.attempts[0].phase_transitions]
+    assert phases.count(P.ACTION_PHASE_ABORTED) == 1
+
+
+def test_task_ignoring_sigterm_is_killed_after_the_grace(client: ServiceClient) -> None:
+    code = (
+        "import os, signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('pid', os.getpid(), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    run = client.create(python_task(code))
+    pid = int(_first_line(client, run, "pid ").split()[1])
+    start = time.monotonic()
+    _abort(client, run)
+    took = time.monotonic() - start
+    details = client.wait(run.action.id)
+    assert details.status.phase == P.ACTION_PHASE_ABORTED
+    assert 1.5 <= took < 10  # the fixture's grace is 2 s
+    assert _gone([pid])
+    # The killed relay may have been mid-record: the log still reads to its end.
+    lines = client.log_lines(run.action.id)
+    assert lines[-1].message.startswith("aborted: stop")
+
+
+def _forking(extra: str = "") -> str:
+    return (
+        "import os, subprocess, sys, time\n"
+        "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']) for _ in range(2)]\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "print('pids', ' '.join(str(p) for p in [os.getpid(), pid] + [k.pid for k in kids]), flush=True)\n"
+        + extra
+    )
+
+
+def test_forked_children_are_gone_after_abort_and_after_the_end(client: ServiceClient) -> None:
+    run = client.create(python_task(_forking("time.sleep(60)\n")))
+    pids = [int(p) for p in _first_line(client, run, "pids ").split()[1:]]
+    _abort(client, run)
+    assert client.wait(run.action.id).status.phase == P.ACTION_PHASE_ABORTED
+    assert _gone(pids)
+    # The main process exits at once, leaving its children: they end with the attempt.
+    run = client.create(python_task(_forking()))
+    pids = [int(p) for p in _first_line(client, run, "pids ").split()[1:]]
+    assert client.wait(run.action.id).status.phase == P.ACTION_PHASE_SUCCEEDED
+    assert _gone(pids)
+
+
+def test_timeout_ends_timed_out_with_processes_gone(client: ServiceClient) -> None:
+    code = _forking("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)\n")
+    run = client.create(python_task(code, timeout=1.0))
+    pids = [int(p) for p in _first_line(client, run, "pids ").split()[1:]]
+    details = client.wait(run.action.id, timeout=30)
+    assert details.status.phase == P.ACTION_PHASE_TIMED_OUT
+    assert details.error_info.code == "Timeout"
+    assert _gone(pids)
+
+
+def test_abort_of_a_queued_run_with_retries_does_not_retry(client: ServiceClient) -> None:
+    run = client.create(python_task("import sys, time; print('up', flush=True); time.sleep(30)", retries=2))
+    _first_line(client, run, "up")
+    _abort(client, run)
+    details = client.wait(run.action.id)
+    assert details.status.phase == P.ACTION_PHASE_ABORTED and len(details.attempts) == 1
+    assert sys.platform.startswith("linux")

@@ -1,0 +1,274 @@
+"""A service killed with SIGKILL and restarted: live tasks are adopted, their logs go on with no
+line lost or repeated, finished tasks keep their result, and clients ride it out."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import psutil
+import pytest
+from conftest import REPO, LocalService, ServiceClient, python_task
+from flyteidl2.common import phase_pb2
+from flyteidl2.logs.dataplane import payload_pb2
+from flyteidl2.workflow import run_definition_pb2 as rd
+from flyteidl2.workflow import run_service_pb2 as rs
+
+import flyte_run_widget as frw
+from flyte_run_widget import _loop
+from flyte_run_widget._follow import follow_logs
+from flyte_run_widget.client import get_client
+
+P = phase_pb2
+
+# Prints its pid, then `n` numbered lines `delay` seconds apart, then exits with `code`.
+COUNTER = (
+    "import os, sys, time\n"
+    "n, delay, code = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])\n"
+    "print('pid', os.getpid(), flush=True)\n"
+    "for i in range(n):\n"
+    "    print('line', i, flush=True)\n"
+    "    time.sleep(delay)\n"
+    "sys.exit(code)\n"
+)
+
+
+def counter(n: int, delay: float, code: int = 0) -> object:
+    return python_task(COUNTER, str(n), str(delay), str(code))
+
+
+class FixedPortService(LocalService):
+    """The service restarted on the same port, as a client configured with it expects."""
+
+    def __init__(self, data_dir: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        super().__init__(data_dir)
+
+    def start(self, timeout: float = 20) -> str:
+        (self.data_dir / "server.json").unlink(missing_ok=True)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "flyte_run_widget.server", "--port", str(self.port)]
+        argv += ["--data-dir", str(self.data_dir), "--abort-grace", str(self.abort_grace)]
+        deadline = time.monotonic() + timeout
+        while True:  # the port may take a moment to be free again after a kill
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if (self.data_dir / "server.json").exists():
+                    self.endpoint = f"127.0.0.1:{self.port}"
+                    return self.endpoint
+                time.sleep(0.02)
+            if time.monotonic() >= deadline:
+                self.kill()
+                raise RuntimeError(f"the Run service did not start:\n{self.log_path.read_text()}")
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def fixed_service(tmp_path: Path) -> Iterator[FixedPortService]:
+    svc = FixedPortService(tmp_path / "data")
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+def _user_lines(client: ServiceClient, action_id: object) -> list[str]:
+    lines = client.log_lines(action_id)  # type: ignore[arg-type]
+    return [line.message.rstrip("\n") for line in lines if line.originator == payload_pb2.USER]
+
+
+def _lines_now(client: ServiceClient, action_id: object) -> list[str]:
+    """The USER lines stored so far (TailLogs follows a live run: stop it after a moment)."""
+    from flyteidl2.workflow import run_logs_service_pb2 as rl
+
+    out: list[str] = []
+    try:
+        for response in client.logs.TailLogs(rl.TailLogsRequest(action_id=action_id), timeout=0.5):
+            for logs in response.logs:
+                out += [ln.message.rstrip("\n") for ln in logs.lines if ln.originator == payload_pb2.USER]
+    except grpc.RpcError as exc:
+        assert exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    return out
+
+
+def _wait_for_line(client: ServiceClient, action_id: object, prefix: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        request = rs.GetActionDetailsRequest(action_id=action_id)
+        if client.runs.GetActionDetails(request).details.status.phase == P.ACTION_PHASE_RUNNING:
+            from flyteidl2.workflow import run_logs_service_pb2 as rl
+
+            for response in client.logs.TailLogs(rl.TailLogsRequest(action_id=action_id), timeout=timeout):
+                for line in response.logs[0].lines:
+                    if line.message.startswith(prefix):
+                        return line.message
+        time.sleep(0.05)
+    raise AssertionError(f"no line starting with {prefix!r}")
+
+
+def test_live_task_is_adopted_and_its_log_goes_on(service: LocalService) -> None:
+    client = ServiceClient(service.endpoint)
+    run = client.create(counter(40, 0.05))
+    pid = int(_wait_for_line(client, run.action.id, "pid ").split()[1])
+    _wait_for_line(client, run.action.id, "line 3")
+    before = client.runs.GetActionDetails(rs.GetActionDetailsRequest(action_id=run.action.id)).details
+    lines_before = _lines_now(client, run.action.id)
+    assert 4 <= len(lines_before) < 41
+    client.close()
+    service.kill()
+    time.sleep(0.5)  # the task keeps printing while no service runs
+    assert psutil.pid_exists(pid)
+    service.start()
+    client = ServiceClient(service.endpoint)
+    details = client.wait(run.action.id)
+    assert details.status.phase == P.ACTION_PHASE_SUCCEEDED, details.error_info
+    phases = [t.phase for t in details.attempts[0].phase_transitions]
+    assert phases == [P.ACTION_PHASE_QUEUED, P.ACTION_PHASE_INITIALIZING, P.ACTION_PHASE_RUNNING, 5]
+    # Every transition from before the kill is kept as it was.
+    kept = before.attempts[0].phase_transitions
+    for old, new in zip(kept, details.attempts[0].phase_transitions, strict=False):
+        assert old.phase == new.phase and old.start_time == new.start_time
+    user = _user_lines(client, run.action.id)
+    assert user[: len(lines_before)] == lines_before
+    assert user == [f"pid {pid}"] + [f"line {i}" for i in range(40)]
+    system = [m.message for m in client.log_lines(run.action.id) if m.originator == payload_pb2.SYSTEM]
+    assert any("followed again" in m for m in system), system
+    assert system[-1].startswith("exited with code 0")
+    client.close()
+
+
+def test_task_that_ended_while_the_service_was_down_keeps_its_result(service: LocalService) -> None:
+    client = ServiceClient(service.endpoint)
+    run = client.create(counter(10, 0.05, code=3))
+    _wait_for_line(client, run.action.id, "line 1")
+    client.close()
+    service.kill()
+    time.sleep(1.5)  # the task ends (exit code 3) while no service runs
+    service.start()
+    client = ServiceClient(service.endpoint)
+    details = client.wait(run.action.id)
+    assert details.status.phase == P.ACTION_PHASE_FAILED
+    assert details.error_info.code == "ExitCode3" and details.error_info.kind == rd.ErrorInfo.KIND_USER
+    assert _user_lines(client, run.action.id)[1:] == [f"line {i}" for i in range(10)]
+    client.close()
+
+
+def test_adopted_task_can_be_aborted_and_keeps_its_timeout(service: LocalService) -> None:
+    client = ServiceClient(service.endpoint)
+    long_run = client.create(counter(1000, 0.05))
+    timed = client.create(python_task(COUNTER, "1000", "0.05", "0", timeout=2.5))
+    pid = int(_wait_for_line(client, long_run.action.id, "pid ").split()[1])
+    _wait_for_line(client, timed.action.id, "line 1")
+    client.close()
+    service.kill()
+    service.start()
+    client = ServiceClient(service.endpoint)
+    client.runs.AbortRun(rs.AbortRunRequest(run_id=long_run.action.id.run, reason="stop it"), timeout=20)
+    details = client.wait(long_run.action.id)
+    assert details.status.phase == P.ACTION_PHASE_ABORTED
+    assert details.abort_info.reason == "stop it"
+    assert not _alive(pid)
+    start = time.monotonic()
+    details = client.wait(timed.action.id)
+    assert details.status.phase == P.ACTION_PHASE_TIMED_OUT
+    assert time.monotonic() - start < 6
+    client.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_clients_ride_out_a_kill_and_restart(fixed_service: FixedPortService) -> None:
+    frw.init(fixed_service.endpoint, project="proj", domain="development")
+    client = ServiceClient(fixed_service.endpoint)
+    n = 60
+    run = client.create(counter(n, 0.05))
+    client.close()
+    r = frw.Run.get(run.action.id.run.name)
+    states: list[str] = []
+    seen: list[str] = []
+
+    async def collect() -> None:
+        def on_connection(state: str, why: str) -> None:
+            states.append(state)
+
+        async for batch in follow_logs(get_client(), r.action_id, 1, on_connection=on_connection):
+            seen.extend(line.message.rstrip("\n") for line in batch if line.originator == payload_pb2.USER)
+
+    logs = _loop.submit(collect())
+    waited: list[BaseException | None] = []
+
+    def wait() -> None:
+        try:
+            r.wait(quiet=True)
+            waited.append(None)
+        except BaseException as exc:
+            waited.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    deadline = time.monotonic() + 20
+    while len(seen) < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(seen) >= 10
+    fixed_service.kill()
+    time.sleep(0.3)
+    fixed_service.start()
+    logs.result(timeout=60)
+    waiter.join(60)
+    assert waited == [None]
+    assert r.phase == "succeeded"
+    assert "reconnecting" in states and states[-1] == "connected"
+    expected = [f"line {i}" for i in range(n)]
+    assert set(expected) <= set(seen[1:])  # none missing
+    if seen[1:] != expected:
+        # _follow.follow_logs resumes with `skip = max(start, seen) - seen`, which is 0 on every
+        # re-subscribed stream: the whole log is sent again (the service's side is exact:
+        # test_live_task_is_adopted_and_its_log_goes_on). Fix described in the faults report.
+        pytest.xfail("follow_logs repeats the log after reconnecting (client defect)")
+
+
+def test_leftover_group_of_a_dead_relay_is_killed(service: LocalService) -> None:
+    """The relay died with the service (killed from outside) but a child of the task lives on:
+    the run ends FAILED (service restarted) and the child is stopped."""
+    code = (
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print('child', child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    client = ServiceClient(service.endpoint)
+    run = client.create(python_task(code))
+    child = int(_wait_for_line(client, run.action.id, "child ").split()[1])
+    client.close()
+    relay = os.getpgid(child)
+    service.kill()
+    os.kill(relay, signal.SIGKILL)  # the relay only; the task and its child live on
+    psutil.Process(relay).wait(5) if psutil.pid_exists(relay) else None
+    service.start()
+    client = ServiceClient(service.endpoint)
+    details = client.runs.GetActionDetails(rs.GetActionDetailsRequest(action_id=run.action.id)).details
+    assert details.status.phase == P.ACTION_PHASE_FAILED
+    assert details.error_info.code == "ServiceRestarted"
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+    client.close()
