@@ -272,3 +272,31 @@ def test_leftover_group_of_a_dead_relay_is_killed(service: LocalService) -> None
         time.sleep(0.05)
     assert not _alive(child)
     client.close()
+
+
+def test_timeout_stop_interrupted_by_a_kill_still_ends_timed_out(service: LocalService) -> None:
+    """Regression (found by bench/chaos.py): the service sent SIGTERM at the deadline and was
+    killed during the grace period; the task then died of that SIGTERM. The adopting service
+    ended the run FAILED (SignalSIGTERM) instead of TIMED_OUT."""
+    code = (
+        "import os, signal, sys, time\n"
+        "def slow_exit(*_):\n"
+        "    print('got term', flush=True)\n"
+        "    time.sleep(0.5)\n"
+        "    signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "signal.signal(signal.SIGTERM, slow_exit)\n"
+        "print('up', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    client = ServiceClient(service.endpoint)
+    run = client.create(python_task(code, timeout=1.0))
+    _wait_for_line(client, run.action.id, "got term")  # the deadline passed, SIGTERM sent
+    client.close()
+    service.kill()
+    time.sleep(1.0)  # the task dies of the SIGTERM while no service runs
+    service.start()
+    client = ServiceClient(service.endpoint)
+    details = client.wait(run.action.id)
+    assert details.status.phase == P.ACTION_PHASE_TIMED_OUT, details.error_info
+    client.close()

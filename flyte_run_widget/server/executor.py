@@ -242,12 +242,18 @@ class Executor:
         attempt = model.current(details)
         timeout = details.task.task_template.metadata.timeout.ToTimedelta().total_seconds()
         left: float | None = None
+        started = model.now_ns()
         if timeout:
             # Counted from RUNNING, so that an adopted attempt keeps its original deadline.
             running = [t for t in attempt.phase_transitions if t.phase == model.RUNNING]
-            started = running[-1].start_time.ToNanoseconds() if running else model.now_ns()
+            started = running[-1].start_time.ToNanoseconds() if running else started
             left = max(0.0, timeout - (model.now_ns() - started) / 1e9)
         timed_out = not await process.wait(left)
+        status_now = process.status() if not timed_out else None
+        if timeout and not timed_out and status_now is not None and status_now.code != 0:
+            # Ended by the stop a previous service began when the deadline passed (it was
+            # killed during the grace period): still a timeout, not the task's failure.
+            timed_out = (model.now_ns() - started) / 1e9 >= timeout
         if timed_out:
             await process.stop(self.grace)
         await process.finish()
