@@ -30,6 +30,10 @@ export function show(el, visible) {
   el.hidden = !visible
 }
 
+// One formatter for every count: toLocaleString() builds a new one per call (ICU), and counts
+// are redrawn in every frame while lines stream in.
+const COUNT_FORMAT = new Intl.NumberFormat('en-US')
+
 export function formatCount(n) {
-  return Number(n).toLocaleString('en-US')
+  return COUNT_FORMAT.format(Number(n))
 }

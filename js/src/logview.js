@@ -72,9 +72,12 @@ export class LogView {
     if (typeof g.ResizeObserver === 'function') {
       // A hidden viewport (display:none while the host re-lays out, a collapsed output) reads
       // scrollTop 0 and ignores writes: rendering then would misplace the rows, so wait.
+      // Its height is also remembered here (layout is clean in this callback), so a frame never
+      // reads clientHeight while the page's layout is dirty, which would force an extra layout.
       this.resizeObserver = new g.ResizeObserver((entries) => {
         const rect = entries[entries.length - 1].contentRect
         this.hidden = rect.width === 0 && rect.height === 0
+        this.viewH = this.hidden ? 0 : this.viewport.clientHeight || rect.height
         if (!this.hidden) this.invalidate()
       })
       this.resizeObserver.observe(this.viewport)
@@ -258,7 +261,7 @@ export class LogView {
   }
 
   viewHeight() {
-    return this.viewport.clientHeight || DEFAULT_HEIGHT
+    return this.viewH || this.viewport.clientHeight || DEFAULT_HEIGHT
   }
 
   render() {
@@ -326,7 +329,7 @@ export class LogView {
   renderCount() {
     const index = this.index
     if (!index) {
-      this.countEl.textContent = ''
+      this.setCount('')
       return
     }
     const buf = index.buffer
@@ -335,6 +338,12 @@ export class LogView {
     if (buf.dropped > 0) text += ` · ${formatCount(buf.dropped)} older dropped`
     if (!index.complete) text += ' · filtering…'
     else if (buf.done) text += ' · complete'
+    this.setCount(text)
+  }
+
+  setCount(text) {
+    if (text === this.countText) return // unchanged: no new text node, nothing to lay out
+    this.countText = text
     this.countEl.textContent = text
   }
 

@@ -306,6 +306,42 @@ describe('log view', () => {
     vi.unstubAllGlobals()
   })
 
+  it('sizes its rows by the height ResizeObserver reports', () => {
+    let notify = null
+    vi.stubGlobal('ResizeObserver', class {
+      constructor(fn) {
+        notify = (width, height) => fn([{ contentRect: { width, height } }])
+      }
+      observe() {}
+      disconnect() {}
+    })
+    const { model, frames, view } = setup()
+    model.receive(logsMsg(1, 0, lines(0, 1000)))
+    frames.run()
+    const before = view.el.querySelectorAll('.frw-row').length
+    expect(before).toBeLessThanOrEqual(maxRows)
+    notify(800, 2 * DEFAULT_HEIGHT) // the user made it taller: twice as many rows are visible
+    frames.run()
+    const after = view.el.querySelectorAll('.frw-row').length
+    expect(after - before).toBeGreaterThanOrEqual(Math.floor(DEFAULT_HEIGHT / ROW_HEIGHT))
+    expect(after).toBeLessThanOrEqual(Math.ceil((2 * DEFAULT_HEIGHT) / ROW_HEIGHT) + 2 * OVERSCAN + 1)
+    expect(rowTexts(view).at(-1)).toBe('line 999')
+    vi.unstubAllGlobals()
+  })
+
+  it('keeps the count text node while the count does not change', () => {
+    const { model, frames, view } = setup()
+    model.receive(logsMsg(1, 0, lines(0, 3)))
+    frames.run()
+    const node = view.countEl.firstChild
+    view.invalidate()
+    frames.run()
+    expect(view.countEl.firstChild).toBe(node)
+    model.receive(logsMsg(1, 3, lines(3, 1)))
+    frames.run()
+    expect(view.countEl.textContent).toBe('4 lines')
+  })
+
   it('cancels its frame and timers and unsubscribes on destroy', () => {
     const { model, store, frames, view } = setup()
     model.receive(logsMsg(1, 0, lines(0, 3)))
