@@ -6,7 +6,8 @@
  *
  * - Fixed row height; only the visible rows plus an overscan exist in the DOM, and a spacer
  *   gives the scroll height (scaled down past MAX_SCROLL_PX, which browsers cannot exceed).
- * - DOM work happens once per animation frame however many batches arrive in between.
+ * - DOM work happens once per animation frame however many batches arrive in between, and at
+ *   most every RENDER_INTERVAL_MS while lines stream in.
  * - Follows the tail until the user scrolls up; "↓ Follow" returns to it.
  */
 import { appendAnsi, stripAnsi } from './ansi.js'
@@ -18,6 +19,9 @@ export const OVERSCAN = 8
 export const DEFAULT_HEIGHT = 320
 export const MAX_SCROLL_PX = 4000000
 const FRAME_BUDGET_MS = 8
+// While lines stream in, rows are redrawn at most this often (what the user does is drawn in the
+// next frame): each redraw lays out and paints a viewport of new text.
+export const RENDER_INTERVAL_MS = 100
 const SYSTEM = 2
 
 const pad = (n, w = 2) => String(n).padStart(w, '0')
@@ -61,12 +65,16 @@ export class LogView {
     this.maxScroll = 0
     this.pool = []
     this.frameId = null
+    this.urgent = true
+    this.renderedAt = -Infinity
+    this.shownRows = 0
     this.timers = new Set()
     this.requested = new Set()
     this.attemptsShown = ''
     this.build()
     this.unsubscribe = store.subscribe((attempt) => {
-      if (attempt === null || attempt === this.attempt || !this.pinned) this.invalidate()
+      if (attempt === null) this.invalidate()
+      else if (attempt === this.attempt || !this.pinned) this.invalidate(true)
     })
     this.hidden = false
     if (typeof g.ResizeObserver === 'function') {
@@ -213,7 +221,9 @@ export class LogView {
 
   // ---- rendering -----------------------------------------------------------------------------
 
-  invalidate() {
+  /** Draw in the next frame; `linesOnly` (new lines arrived) may wait for RENDER_INTERVAL_MS. */
+  invalidate(linesOnly = false) {
+    if (!linesOnly) this.urgent = true
     if (this.frameId === null && !this.destroyed) {
       this.frameId = this.env.requestFrame(() => {
         this.frameId = null
@@ -226,11 +236,19 @@ export class LogView {
   flush() {
     if (this.frameId !== null) this.env.cancelFrame(this.frameId)
     this.frameId = null
+    this.urgent = true
     this.frame()
   }
 
   frame() {
     if (this.destroyed) return
+    const now = this.env.now()
+    if (!this.urgent && this.shownRows > 0 && now - this.renderedAt < RENDER_INTERVAL_MS) {
+      this.invalidate(true) // only new lines, and rows were drawn moments ago: the first come at once
+      return
+    }
+    this.urgent = false
+    this.renderedAt = now
     if (!this.pinned) {
       const latest = this.latestAttempt()
       if (latest !== null && latest !== this.attempt) {
@@ -267,6 +285,7 @@ export class LogView {
   render() {
     const index = this.index
     const rows = index ? index.length : 0
+    this.shownRows = rows
     const viewH = this.viewHeight()
     const total = rows * ROW_HEIGHT
     const virtual = Math.min(total, MAX_SCROLL_PX)

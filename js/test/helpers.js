@@ -68,10 +68,16 @@ export function proxy(model, layout) {
   }
 }
 
-export function manualFrames() {
+export function manualFrames({ step = 1000 } = {}) {
   const queue = new Map()
   let next = 0
+  let clock = 0
   return {
+    /** A clock that moves `step` ms before each run(), or as told by advance(). */
+    now: () => clock,
+    advance(ms) {
+      clock += ms
+    },
     requestFrame(fn) {
       queue.set(++next, fn)
       return next
@@ -81,6 +87,7 @@ export function manualFrames() {
     },
     /** Run the frames requested so far (not ones they request). */
     run() {
+      clock += step
       const fns = [...queue.values()]
       queue.clear()
       for (const fn of fns) fn()

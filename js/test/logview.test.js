@@ -1,13 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { DEFAULT_HEIGHT, LogView, OVERSCAN, ROW_HEIGHT } from '../src/logview.js'
+import { DEFAULT_HEIGHT, LogView, OVERSCAN, RENDER_INTERVAL_MS, ROW_HEIGHT } from '../src/logview.js'
 import { attachStore } from '../src/store.js'
 import { fakeModel, lines, logsMsg, manualFrames } from './helpers.js'
 
 const views = []
-function setup(overrides = {}) {
+function setup(overrides = {}, frames = manualFrames()) {
   const model = fakeModel(overrides)
   const store = attachStore(model)
-  const frames = manualFrames()
   const view = new LogView({ store, send: (m) => model.send(m), name: () => model.get('run_name'), env: frames })
   document.body.append(view.el)
   views.push(() => {
@@ -304,6 +303,28 @@ describe('log view', () => {
     view.destroy()
     expect(disconnect).toHaveBeenCalled()
     vi.unstubAllGlobals()
+  })
+
+  it('redraws streaming lines at most every RENDER_INTERVAL_MS, what the user does at once', () => {
+    const { model, frames, view } = setup({}, manualFrames({ step: 16 }))
+    model.receive(logsMsg(1, 0, lines(0, 5)))
+    frames.run()
+    expect(rowTexts(view).at(-1)).toBe('line 4')
+    model.receive(logsMsg(1, 5, lines(5, 5)))
+    frames.run() // 16 ms after the last redraw: the new lines wait, a frame stays booked
+    expect(rowTexts(view).at(-1)).toBe('line 4')
+    expect(frames.pending).toBe(1)
+    frames.advance(RENDER_INTERVAL_MS)
+    frames.run()
+    expect(rowTexts(view).at(-1)).toBe('line 9')
+    expect(frames.pending).toBe(0)
+    model.receive(logsMsg(1, 10, lines(10, 5)))
+    view.setShowTimestamps(true) // a user action: drawn in the next frame, with the new lines
+    frames.run()
+    expect(rowTexts(view).at(-1)).toMatch(/line 14$/)
+    model.receive(logsMsg(1, 15, lines(15, 1)))
+    view.follow() // the Follow button draws synchronously
+    expect(rowTexts(view).at(-1)).toMatch(/line 15$/)
   })
 
   it('sizes its rows by the height ResizeObserver reports', () => {
