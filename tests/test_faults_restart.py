@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import psutil
 import pytest
-from conftest import REPO, LocalService, ServiceClient, python_task
+from conftest import FixedPortService, LocalService, ServiceClient, python_task
 from flyteidl2.common import phase_pb2
 from flyteidl2.logs.dataplane import payload_pb2
 from flyteidl2.workflow import run_definition_pb2 as rd
@@ -43,46 +38,6 @@ COUNTER = (
 
 def counter(n: int, delay: float, code: int = 0) -> object:
     return python_task(COUNTER, str(n), str(delay), str(code))
-
-
-class FixedPortService(LocalService):
-    """The service restarted on the same port, as a client configured with it expects."""
-
-    def __init__(self, data_dir: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        super().__init__(data_dir)
-
-    def start(self, timeout: float = 20) -> str:
-        (self.data_dir / "server.json").unlink(missing_ok=True)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "flyte_run_widget.server", "--port", str(self.port)]
-        argv += ["--data-dir", str(self.data_dir), "--abort-grace", str(self.abort_grace)]
-        deadline = time.monotonic() + timeout
-        while True:  # the port may take a moment to be free again after a kill
-            with open(self.log_path, "ab") as log:
-                self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                if (self.data_dir / "server.json").exists():
-                    self.endpoint = f"127.0.0.1:{self.port}"
-                    return self.endpoint
-                time.sleep(0.02)
-            if time.monotonic() >= deadline:
-                self.kill()
-                raise RuntimeError(f"the Run service did not start:\n{self.log_path.read_text()}")
-            time.sleep(0.2)
-
-
-@pytest.fixture
-def fixed_service(tmp_path: Path) -> Iterator[FixedPortService]:
-    svc = FixedPortService(tmp_path / "data")
-    try:
-        yield svc
-    finally:
-        svc.stop()
 
 
 def _user_lines(client: ServiceClient, action_id: object) -> list[str]:
