@@ -43,6 +43,14 @@ class _Backoff:
         self.delay = min(self.delay * 2, BACKOFF_MAX)
 
 
+def _closed_under_us() -> bool:
+    """A stream raised CancelledError but our task was not cancelled: another stream on the same
+    client closed the shared channel to reconnect (grpc.aio cancels the calls of a closed channel
+    locally). The stream only has to subscribe again, without closing the channel in turn."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() == 0
+
+
 def _notify(cb: ConnectionCallback | None, state: str, why: str = "") -> None:
     if cb is not None:
         cb(state, why)
@@ -74,6 +82,10 @@ async def follow_action(
                     return
             why = "the service closed the stream before the run finished"
             error: Exception = ServiceUnavailableError(why, code="UNAVAILABLE")
+        except asyncio.CancelledError:
+            if not _closed_under_us():
+                raise
+            continue
         except ServiceUnavailableError as e:
             why, error = str(e), e
         reconnecting = True
@@ -130,6 +142,9 @@ async def follow_logs(
                 ) from None
             await asyncio.sleep(not_found_delay)
             not_found_delay = min(not_found_delay * 2, 2.0)
+        except asyncio.CancelledError:
+            if not _closed_under_us():
+                raise
         except ServiceUnavailableError as e:
             reconnecting = True
             _notify(on_connection, "reconnecting", str(e))
