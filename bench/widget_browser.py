@@ -4,6 +4,15 @@ JupyterLab, against the same kind of lines printed into a plain cell output.
     python bench/widget_browser.py                  # widget 1M; baselines 100k (+ 1M, bounded)
     python bench/widget_browser.py --quick          # widget 100k; baselines 20k, no 1M baseline
     python bench/widget_browser.py --lines 300000 --baseline-lines 50000 --baseline-1m-timeout 60
+    python bench/widget_browser.py --widget-only --trace   # + each long task broken down (Chrome trace)
+    python bench/widget_browser.py --playwright     # pages driven by Playwright (the old way)
+
+Driver: each scenario gets its own Chromium (Debian's, Playwright's launch switches) driven over a
+bare CDP connection that enables only Page, Runtime and Emulation. Playwright enables the Network
+domain on every page it controls, and Chromium then copies every websocket frame the page receives
+(base64, on the page's main thread) to the driver: for 1M lines that cost ~4 CPU-s on 2 cores
+(renderer, browser process, driver, this script) and made the page's main thread compete for CPU.
+--playwright measures that way for comparison.
 
 Scenarios, each in a fresh browser context, notebook and kernel:
 
@@ -30,6 +39,12 @@ Figures (the browser's and the kernel's clocks are the same machine clock):
   JS heap             CDP Runtime.getHeapUsage at the end, and after a forced GC
   messages/s          RunWidget.send calls (wrapped in the kernel before the run), over the time
                       from first to last send, and the most in any one second
+  CPU seconds         /proc: CPU used from run-all to last line visible by this bench's processes
+                      (Chromium renderers, the rest of Chromium, kernel, jupyter_server, Run service
+                      and its task) and by the rest of the machine (other processes)
+  --trace             the page's main thread in a Chrome trace, cell start → last line visible:
+                      every task's wall and thread CPU time; for each task ≥ 50 ms its trace events
+                      by self time (GC, layout, paint, JS calls) and the JS functions sampled in it
 
 Machine facts, a markdown table on stdout and in bench/results/ with a JSON copy, and a
 screenshot of the widget after the run in bench/results/.
@@ -42,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import datetime as dt
 import json
 import os
@@ -165,6 +181,16 @@ async (code) => {
 }
 """
 
+VIEW_STATE = """
+() => {
+  const vp = document.querySelector('.frw .frw-viewport')
+  const rows = [...document.querySelectorAll('.frw .frw-row')].map((r) => r.textContent.slice(0, 8))
+  return { scrollTop: vp && vp.scrollTop, scrollHeight: vp && vp.scrollHeight, clientHeight: vp && vp.clientHeight,
+           rows: rows.length, first: rows[0], last: rows[rows.length - 1], visibility: document.visibilityState,
+           focus: document.hasFocus(), frames: window.__frwBench.frames }
+}
+"""
+
 WIDGET_CELL = """
 import time as _time
 import json as _json
@@ -257,6 +283,206 @@ def heap_mb(cdp: Any) -> float:
     return float(cdp.send("Runtime.getHeapUsage")["usedSize"]) / 2**20
 
 
+class RawCDP:
+    """A bare CDP client for one page target (websocket-client): only the Page, Runtime and
+    Emulation domains, never Network, so the kernel's websocket frames are not copied out of the
+    renderer to an automation driver (Playwright enables Network on every page it controls)."""
+
+    def __init__(self, ws_url: str) -> None:
+        import threading
+
+        import websocket
+
+        self.ws = websocket.create_connection(ws_url, suppress_origin=True, timeout=None)
+        self.lock = threading.Lock()
+        self.next_id = 0
+        self.waiting: dict[int, Any] = {}
+        self.results: dict[int, dict[str, Any]] = {}
+        self.handlers: dict[str, Any] = {}
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                msg = json.loads(self.ws.recv())
+            except Exception:
+                for ev in list(self.waiting.values()):
+                    ev.set()
+                return
+            if "id" in msg:
+                self.results[msg["id"]] = msg
+                ev = self.waiting.pop(msg["id"], None)
+                if ev:
+                    ev.set()
+            elif msg.get("method") in self.handlers:
+                self.handlers[msg["method"]](msg.get("params") or {})
+
+    def send(self, method: str, params: dict[str, Any] | None = None, timeout: float = 120) -> dict[str, Any]:
+        import threading
+
+        with self.lock:
+            self.next_id += 1
+            i = self.next_id
+            ev = self.waiting[i] = threading.Event()
+            self.ws.send(json.dumps({"id": i, "method": method, "params": params or {}}))
+        if not ev.wait(timeout) or i not in self.results:
+            raise TimeoutError(f"CDP {method}: no answer in {timeout:.0f} s")
+        msg = self.results.pop(i)
+        if "error" in msg:
+            raise RuntimeError(f"CDP {method}: {msg['error']}")
+        return dict(msg.get("result") or {})
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ws.close()
+
+
+class RawPage:
+    """What the bench and tests/browser/conftest.py's Lab use of a Playwright page, over RawCDP."""
+
+    def __init__(self, cdp: RawCDP) -> None:
+        self.cdp = cdp
+
+    def on(self, *_: Any) -> None:  # Lab's dialog/console hooks: not needed here
+        pass
+
+    def goto(self, url: str, **_: Any) -> None:
+        self.cdp.send("Page.navigate", {"url": url})
+        time.sleep(0.5)
+
+    def evaluate(self, fn: str, arg: Any = None) -> Any:
+        expr = f"({fn})({json.dumps(arg)})" if arg is not None else f"({fn})()"
+        r = self.cdp.send(
+            "Runtime.evaluate", {"expression": expr, "awaitPromise": True, "returnByValue": True}
+        )
+        if "exceptionDetails" in r:
+            raise RuntimeError(str(r["exceptionDetails"].get("exception", r["exceptionDetails"]))[:500])
+        return (r.get("result") or {}).get("value")
+
+    def wait_for_timeout(self, ms: float) -> None:
+        time.sleep(ms / 1000)
+
+    def screenshot(self, path: str, **_: Any) -> None:
+        import base64
+
+        Path(path).write_bytes(base64.b64decode(self.cdp.send("Page.captureScreenshot")["data"]))
+
+
+# Playwright's own Chromium switches that bear on scheduling and rendering (its chromiumSwitches
+# and headless flags), so a raw page runs like a Playwright one minus the automation.
+PLAYWRIGHT_SWITCHES = [
+    "--disable-field-trial-config",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+    "--disable-renderer-backgrounding",
+    "--disable-back-forward-cache",
+    "--disable-ipc-flooding-protection",
+    "--disable-hang-monitor",
+    "--disable-dev-shm-usage",
+    "--disable-extensions",
+    "--disable-component-extensions-with-background-pages",
+    "--disable-default-apps",
+    "--no-default-browser-check",
+    "--disable-features=PaintHolding,MediaRouter,OptimizationHints,ThirdPartyStoragePartitioning",
+    "--force-color-profile=srgb",
+    "--password-store=basic",
+    "--hide-scrollbars",
+    "--mute-audio",
+    "--blink-settings=primaryHoverType=2,availableHoverTypes=2,primaryPointerType=4,availablePointerTypes=4",
+]
+
+
+class RawContext:
+    """A Chromium of its own (same binary and flags as the Playwright runs) with one page."""
+
+    def __init__(self, chromium: str, viewport: dict[str, int]) -> None:
+        import urllib.request
+
+        self.dir = Path(tempfile.mkdtemp(prefix="frw-bench-chromium-"))
+        self.proc = subprocess.Popen(
+            [chromium, *PLAYWRIGHT_SWITCHES, *CHROMIUM_ARGS, "--remote-debugging-port=0", f"--user-data-dir={self.dir}",
+             f"--window-size={viewport['width']},{viewport['height']}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        port_file = self.dir / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("chromium did not open its DevTools port")
+            time.sleep(0.05)
+        port = int(port_file.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+            target = next(t for t in json.loads(r.read()) if t.get("type") == "page")
+        self.cdp = RawCDP(target["webSocketDebuggerUrl"])
+        self.cdp.send("Page.enable")
+        self.cdp.send("Runtime.enable")
+        self.cdp.send(
+            "Emulation.setFocusEmulationEnabled", {"enabled": True}
+        )  # as Playwright: a focused page
+        self.cdp.send(
+            "Emulation.setDeviceMetricsOverride",
+            {
+                "width": viewport["width"],
+                "height": viewport["height"],
+                "deviceScaleFactor": 1,
+                "mobile": False,
+            },
+        )
+        self.page = RawPage(self.cdp)
+
+    def set_default_timeout(self, _: float) -> None:
+        pass
+
+    def add_init_script(self, source: str) -> None:
+        self.cdp.send("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+
+    def expose_function(self, name: str, fn: Any) -> None:
+        # a binding takes one string: the page-side function of that name sends JSON through it
+        self.cdp.handlers["Runtime.bindingCalled"] = lambda p: fn(json.loads(p["payload"]))
+        self.cdp.send("Runtime.addBinding", {"name": name + "Raw"})
+        self.add_init_script(f"window.{name} = (o) => window.{name}Raw(JSON.stringify(o))")
+
+    def start_tracing(self, categories: list[str]) -> None:
+        self.cdp.send(
+            "Tracing.start",
+            {"transferMode": "ReturnAsStream", "traceConfig": {"includedCategories": categories}},
+        )
+
+    def stop_tracing(self) -> bytes:
+        import threading
+
+        done: dict[str, Any] = {}
+        ev = threading.Event()
+        self.cdp.handlers["Tracing.tracingComplete"] = lambda p: (done.update(p), ev.set())
+        self.cdp.send("Tracing.end")
+        if not ev.wait(120):
+            raise TimeoutError("Tracing.end: no tracingComplete")
+        chunks = []
+        while True:
+            r = self.cdp.send("IO.read", {"handle": done["stream"], "size": 4 << 20})
+            chunks.append(r.get("data", "").encode())
+            if r.get("eof"):
+                break
+        self.cdp.send("IO.close", {"handle": done["stream"]})
+        return b"".join(chunks)
+
+    def new_page(self) -> RawPage:
+        return self.page
+
+    def new_cdp_session(self, _: Any) -> RawCDP:
+        return self.cdp
+
+    def close(self) -> None:
+        self.cdp.close()
+        try:
+            os.killpg(self.proc.pid, 15)
+            self.proc.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Bench:
     def __init__(
         self, browser: Any, results: Path, stamp: str, profile: bool = False, trace: bool = False
@@ -264,12 +490,17 @@ class Bench:
         self.profile = profile
         self.trace = trace
         self.renice: int | None = None
+        self.raw: str | None = None  # a Chromium binary: pages driven by RawCDP, not Playwright
         self.browser = browser
         self.results = results
         self.stamp = stamp
 
     def _page(self, server: JupyterServer, name: str) -> tuple[Any, Any, Lab]:
-        context = self.browser.new_context(viewport={"width": 1280, "height": 900})
+        viewport = {"width": 1280, "height": 900}
+        if self.raw:
+            context: Any = RawContext(self.raw, viewport)
+        else:
+            context = self.browser.new_context(viewport=viewport)
         context.set_default_timeout(60_000)
         context.add_init_script(INIT_SCRIPT)
         self.state: dict[str, Any] = {}
@@ -339,7 +570,10 @@ class Bench:
                 cdp.send("Profiler.setSamplingInterval", {"interval": 500})
                 cdp.send("Profiler.start")
             if self.trace:
-                self.browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
+                if self.raw:
+                    context.start_tracing(TRACE_CATEGORIES)
+                else:
+                    self.browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
             if self.renice is not None:
                 print(
                     f"  reniced {renice_renderers(self.renice)} renderer threads to {self.renice}",
@@ -350,7 +584,9 @@ class Bench:
             state, ok = self._wait(page, timeout, lambda s: s.get("seen"))
             cpu = cpu_split(cpu0, cpu_snapshot())
             profile = cpu_profile_top(cdp.send("Profiler.stop")["profile"]) if self.profile else None
-            raw = self.browser.stop_tracing() if self.trace else None
+            raw = None
+            if self.trace:
+                raw = context.stop_tracing() if self.raw else self.browser.stop_tracing()
             if ok:  # the count says "complete" once the done flag arrives; give it a moment
                 state, _ = self._wait(page, 10, lambda s: s.get("complete"))
             kernel = json.loads(
@@ -358,6 +594,8 @@ class Bench:
             )
             t_cell_ms = kernel["t_cell"] * 1000
             seen = state.get("seen")
+            if not seen:  # what the view shows instead
+                print("  not seen:", page.evaluate(VIEW_STATE), file=sys.stderr)
             tasks = None
             if raw is not None:
                 (self.results / f"widget_browser-{self.stamp}-widget-{n}.trace.json").write_bytes(raw)
@@ -369,8 +607,11 @@ class Bench:
             shot = self.results / f"widget_browser-{self.stamp}-widget-{n}.png"
             lab.command("application:toggle-left-area")  # more room for the widget
             page.wait_for_timeout(300)
-            page.locator(".frw").scroll_into_view_if_needed()
-            page.locator(".frw").screenshot(path=str(shot))
+            if not self.raw:
+                page.locator(".frw").scroll_into_view_if_needed()
+                page.locator(".frw").screenshot(path=str(shot))
+            else:
+                page.screenshot(path=str(shot))
             page.screenshot(path=str(shot.with_name(shot.stem + "-page.png")))
             last_ts = kernel.get("last_line_ts_ms")
             sends, first_send, last_send = kernel["sends"], kernel["first_send"], kernel["last_send"]
@@ -519,7 +760,8 @@ def cpu_snapshot() -> dict[str, Any] | None:
         rest = stat.rsplit(")", 1)[1].split()
         cpu = sum(int(x) for x in rest[11:15]) / CLK_TCK  # utime stime cutime cstime
         procs[int(d.name)] = (int(rest[1]), cpu, cmd)
-    return {"busy": busy / CLK_TCK, "all": sum(v) / CLK_TCK, "procs": procs}
+    steal = v[7] if len(v) > 7 else 0
+    return {"busy": busy / CLK_TCK, "steal": steal / CLK_TCK, "all": sum(v) / CLK_TCK, "procs": procs}
 
 
 def renice_renderers(nice: int) -> int:
@@ -553,6 +795,8 @@ def _kind(cmd: str) -> str | None:
         return "jupyter_server"
     if "flyte_run_widget.server" in cmd:
         return "Run service (+ task)"
+    if "playwright" in cmd or cmd.split(" ", 1)[0].endswith("node"):
+        return "Playwright driver"
     return None
 
 
@@ -573,9 +817,10 @@ def cpu_split(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, f
             p = procs[p][0]
         if not mine:
             continue
-        kind = kind or "bench (driver)"
+        kind = kind or "bench script"
         out[kind] = out.get(kind, 0.0) + cpu - (a["procs"][pid][1] if pid in a["procs"] else 0.0)
     wall = (b["all"] - a["all"]) / (os.cpu_count() or 1)
+    out["steal (hypervisor)"] = b["steal"] - a["steal"]
     out["other processes on the machine"] = (b["busy"] - a["busy"]) - sum(out.values())
     out["machine busy"] = b["busy"] - a["busy"]
     out["wall s"] = wall
@@ -771,8 +1016,14 @@ def report(results: list[dict[str, Any]], m: dict[str, str], args: argparse.Name
     out = [
         f"# Kernel → browser: {w['lines']:,} log lines through the widget in Chromium (JupyterLab)",
         "",
-        f"Command: `python bench/widget_browser.py{' --quick' if args.quick else ''}`"
-        + (f" (lines {args.lines}, baseline {args.baseline_lines})" if not args.quick else ""),
+        f"Command: `python bench/widget_browser.py{' --quick' if args.quick else ''}"
+        f"{' --playwright' if args.playwright else ''}`"
+        + (f" (lines {args.lines}, baseline {args.baseline_lines})" if not args.quick else "")
+        + (
+            " — pages driven by Playwright"
+            if args.playwright
+            else " — pages driven over a bare CDP connection"
+        ),
         "",
         f"Machine: nproc {m['nproc']}, {m['cpu']}, {m['chromium']}, Python {m['python']}, "
         f"JupyterLab {m['jupyterlab']}, jupyter_server {m['jupyter_server']}, load avg at start {m['loadavg']}",
@@ -936,6 +1187,12 @@ def main() -> int:
         help="Chrome trace of the widget page: each long task broken down (events, GC, JS samples)",
     )
     p.add_argument(
+        "--playwright",
+        action="store_true",
+        help="drive the pages with Playwright (it copies every websocket frame to its driver) instead of "
+        "a bare CDP connection",
+    )
+    p.add_argument(
         "--renice-renderer",
         type=int,
         default=None,
@@ -973,6 +1230,8 @@ def main() -> int:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         bench = Bench(browser, RESULTS, stamp, profile=args.profile, trace=args.trace)
         bench.renice = args.renice_renderer
+        if not args.playwright:
+            bench.raw = chromium
         with Service(tmp / "service") as svc:
             lab_default = JupyterServer(tmp / "lab-default")
             servers.append(lab_default)
