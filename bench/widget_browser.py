@@ -1119,7 +1119,10 @@ def report(results: list[dict[str, Any]], m: dict[str, str], args: argparse.Name
             ("JS heap at end", "heap_end_mb", " MB", 1),
             ("JS heap after GC", "heap_after_gc_mb", " MB", 1),
         ):
-            row = [f"| {label} | {fmt(w[key], unit, digits)} |"]
+            shown = fmt(w[key], unit, digits)
+            if key == "longest_task_ms" and not w["long_tasks"]:
+                shown = "none ≥ 50 ms"
+            row = [f"| {label} | {shown} |"]
             for b in bases:
                 prefix = "≥ " if key.startswith(("longest", "max")) and b.get("long_tasks", 0) < 0 else ""
                 row.append(f" {prefix}{fmt(b.get(key), unit, digits)} ({ratio(w[key], b.get(key))}) |")
