@@ -9,14 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import DATA_DIR_ENV, default_data_dir
+from .config import DATA_DIR_ENV
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import serve
+    from .server.command import run
 
-    serve(host=args.host, port=args.port, data_dir=Path(args.data_dir))
-    return 0
+    return run(args)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -76,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the embedded local Run service in the foreground")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=0, help="port (default: any free port)")
-    serve.add_argument("--data-dir", default=str(default_data_dir()), help="where runs and logs are kept")
+    from .server.command import add_arguments
+
+    add_arguments(serve)
     serve.set_defaults(func=_serve)
     demo = sub.add_parser("demo", help="open the quickstart notebook in JupyterLab on the embedded service")
     demo.add_argument("--data-dir", default=None, help="the embedded service's folder")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -58,7 +59,9 @@ class Client:
         target = self.config.endpoint.target
         if self.config.insecure:
             return grpc.aio.insecure_channel(target, options=options)
-        return grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
+        roots = self.config.ca_cert.read_bytes() if self.config.ca_cert else None
+        credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+        return grpc.aio.secure_channel(target, credentials, options=options)
 
     async def _ensure(self) -> None:
         if self._channel is not None:
@@ -263,10 +266,39 @@ class Client:
 _client: Client | None = None
 
 
-def init(endpoint: str | None = None, **kwargs: Any) -> Config:
-    """Configure the package. See ``flyte_run_widget.init``."""
+def init(
+    endpoint: str | None = None,
+    *,
+    insecure: bool | None = None,
+    org: str | None = None,
+    project: str | None = None,
+    domain: str | None = None,
+    api_key: str | None = None,
+    ca_cert: str | os.PathLike[str] | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> Config:
+    """Say which Run service to use; without arguments a Flyte config file (./config.yaml,
+    .flyte/config.yaml, $FLYTECTL_CONFIG, ~/.flyte/config.yaml), else the embedded local service
+    in ``data_dir`` (default $FLYTE_RUN_WIDGET_DATA or ~/.local/share/flyte-run-widget).
+
+    ``insecure`` plain text instead of TLS (default: plain on loopback and http://, TLS otherwise);
+    ``api_key`` a bearer token sent with every call (default $FLYTE_RUN_WIDGET_API_KEY; never
+    sent in plain text off loopback); ``ca_cert`` a PEM file of roots to trust, for a service with
+    a self-signed certificate (config file: admin.caCertFilePath).
+    """
     global _client
-    cfg = build_config(endpoint, **kwargs)
+    cfg = build_config(
+        endpoint,
+        insecure=insecure,
+        org=org,
+        project=project,
+        domain=domain,
+        api_key=api_key,
+        ca_cert=ca_cert,
+        config_file=config_file,
+        data_dir=data_dir,
+    )
     old, _client = _client, Client(cfg)
     if old is not None and old._channel is not None:
         _loop.submit(old.close())

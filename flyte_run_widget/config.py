@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,12 +35,16 @@ class Endpoint:
 
     @property
     def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_host(self.host)
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,8 @@ class Config:
     org: str = ""
     project: str = DEFAULT_PROJECT
     domain: str = DEFAULT_DOMAIN
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never shown: reprs end up in notebooks
+    ca_cert: Path | None = None  # PEM roots to trust instead of the system's (a self-signed service)
     embedded: bool = False
     data_dir: Path | None = None  # the embedded service's folder, when embedded
     source: str = "arguments"
@@ -149,6 +154,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
         "project": task.get("project"),
         "domain": task.get("domain"),
         "org": task.get("org"),
+        "ca_cert": admin.get("caCertFilePath"),
     }
 
 
@@ -168,6 +174,7 @@ def build_config(
     project: str | None = None,
     domain: str | None = None,
     api_key: str | None = None,
+    ca_cert: str | os.PathLike[str] | None = None,
     config_file: str | os.PathLike[str] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
 ) -> Config:
@@ -194,8 +201,9 @@ def build_config(
     parsed = parse_endpoint(endpoint)
     if insecure is None:
         insecure = from_file.get("insecure")
+    roots = ca_cert if ca_cert is not None else from_file.get("ca_cert")
     if insecure is None:
-        insecure = parsed.scheme == "http" or parsed.is_loopback
+        insecure = not roots and (parsed.scheme == "http" or parsed.is_loopback)
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     cfg = Config(
         endpoint=parsed,
@@ -204,6 +212,7 @@ def build_config(
         project=project or from_file.get("project") or DEFAULT_PROJECT,
         domain=domain or from_file.get("domain") or DEFAULT_DOMAIN,
         api_key=key,
+        ca_cert=_ca_cert(roots, insecure=bool(insecure)),
         embedded=embedded,
         data_dir=directory,
         source=source,
@@ -214,6 +223,17 @@ def build_config(
             "(insecure=False, or an https:// endpoint) or drop the key"
         )
     return cfg
+
+
+def _ca_cert(path: str | os.PathLike[str] | None, *, insecure: bool) -> Path | None:
+    if not path:
+        return None
+    resolved = Path(path).expanduser()
+    if insecure:
+        raise ConfigError(f"ca_cert {resolved} is for TLS, but insecure=True asks for plain text; drop one")
+    if not resolved.is_file():
+        raise ConfigError(f"ca_cert {resolved} does not exist; pass the service's PEM certificate")
+    return resolved
 
 
 def with_overrides(cfg: Config, **changes: Any) -> Config:

@@ -10,7 +10,6 @@ import time
 
 import grpc
 import psutil
-import pytest
 from conftest import FixedPortService, LocalService, ServiceClient, python_task
 from flyteidl2.common import phase_pb2
 from flyteidl2.logs.dataplane import payload_pb2
@@ -192,12 +191,7 @@ def test_clients_ride_out_a_kill_and_restart(fixed_service: FixedPortService) ->
     assert r.phase == "succeeded"
     assert "reconnecting" in states and states[-1] == "connected"
     expected = [f"line {i}" for i in range(n)]
-    assert set(expected) <= set(seen[1:])  # none missing
-    if seen[1:] != expected:
-        # _follow.follow_logs resumes with `skip = max(start, seen) - seen`, which is 0 on every
-        # re-subscribed stream: the whole log is sent again (the service's side is exact:
-        # test_live_task_is_adopted_and_its_log_goes_on). Fix described in the faults report.
-        pytest.xfail("follow_logs repeats the log after reconnecting (client defect)")
+    assert seen[1:] == expected  # none missing, none repeated, in order
 
 
 def test_leftover_group_of_a_dead_relay_is_killed(service: LocalService) -> None:

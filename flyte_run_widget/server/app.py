@@ -18,6 +18,7 @@ from typing import IO
 
 import grpc
 
+from .auth import Exposure, TokenAuth, check_exposure
 from .executor import Executor
 from .hub import Hub
 from .logs_service import RunLogsService
@@ -68,10 +69,14 @@ async def serve_async(
     data_dir: Path | None = None,
     grace: float = 5.0,
     stop: asyncio.Event | None = None,
+    exposure: Exposure | None = None,
 ) -> None:
-    """Serve until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None)."""
+    """Serve until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None). Off loopback,
+    ``exposure`` must carry a token and TLS (see auth.check_exposure)."""
     if data_dir is None:
         raise ValueError("serve needs data_dir: the folder that keeps runs and logs")
+    if exposure is None:
+        exposure = check_exposure(host)
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = _hold_lock(data_dir)
@@ -84,15 +89,20 @@ async def serve_async(
         log.warning("ended %d run(s) left unfinished by a previous service", recovered)
     runs = RunService(store, hub, executor)
     server = grpc.aio.server(
+        interceptors=[TokenAuth(exposure.token)] if exposure.token else None,
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.so_reuseport", 0),
-        ]
+        ],
     )
     # Not the generated add_*_to_server: unparseable requests must get INVALID_ARGUMENT (an
     # UNKNOWN makes Flyte 2.0 clients start an OAuth flow), and TailLogs answers raw bytes.
     add_to_server(server, runs, RunLogsService(runs, layout, hub))
-    bound = server.add_insecure_port(f"{host}:{port}")
+    if exposure.tls:
+        credentials = grpc.ssl_server_credentials([exposure.tls])
+        bound = server.add_secure_port(f"{host}:{port}", credentials)
+    else:
+        bound = server.add_insecure_port(f"{host}:{port}")
     if not bound:
         raise OSError(f"cannot listen on {host}:{port}")
     await server.start()
@@ -103,7 +113,8 @@ async def serve_async(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    print(f"Flyte Run service listening on {endpoint} (data: {data_dir})", flush=True)
+    guard = ", TLS, token required" if exposure.token else ""
+    print(f"Flyte Run service listening on {endpoint} (data: {data_dir}{guard})", flush=True)
     try:
         await stop.wait()
     finally:
@@ -117,11 +128,17 @@ async def serve_async(
         lock.close()
 
 
-def serve(host: str = "127.0.0.1", port: int = 0, data_dir: Path | None = None, grace: float = 5.0) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    data_dir: Path | None = None,
+    grace: float = 5.0,
+    exposure: Exposure | None = None,
+) -> None:
     """Run the local Run service in this process until SIGINT or SIGTERM.
 
     Prints ``Flyte Run service listening on HOST:PORT (data: DIR)`` once ready and keeps
     ``DIR/server.json`` (endpoint, pid) while running.
     """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(serve_async(host, port, data_dir, grace))
+    asyncio.run(serve_async(host, port, data_dir, grace, exposure=exposure))

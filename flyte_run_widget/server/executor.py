@@ -14,7 +14,7 @@ import os
 import shlex
 import signal
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +44,41 @@ class LiveAction:
     note: str | None = None  # a SYSTEM line to add once the adopted attempt's relay ended
     done: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+
+
+# What a task inherits from the service: where programs, libraries and home are, and how to
+# speak. Nothing else, so secrets in the service's environment (cloud credentials, the
+# notebook's API key) stay out of tasks; a task says what else it needs (Task(env=...)).
+_INHERITED = frozenset(
+    [
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "TERM",
+        "COLORTERM",
+        "NO_COLOR",
+        "FORCE_COLOR",
+        "TZ",
+        "TMPDIR",
+        "LANG",
+        "LANGUAGE",
+        "PYTHONPATH",
+        "VIRTUAL_ENV",
+        "CONDA_PREFIX",
+        "CONDA_DEFAULT_ENV",
+        "LD_LIBRARY_PATH",
+        "XDG_CACHE_HOME",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_RUNTIME_DIR",
+    ]
+)
+
+
+def inherited_env(environ: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k in _INHERITED or k.startswith("LC_")}
 
 
 class Executor:
@@ -315,7 +350,7 @@ class Executor:
         return AttemptFiles(log=self.layout.log_file(run, action, number), status=status)
 
     def _env(self, live: LiveAction) -> dict[str, str]:
-        env = dict(os.environ)
+        env = inherited_env(os.environ)
         # Python block-buffers stdout into a pipe, which would hold logs back until exit.
         env.setdefault("PYTHONUNBUFFERED", "1")
         env.update({kv.key: kv.value for kv in live.run_spec.envs.values})

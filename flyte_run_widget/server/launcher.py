@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import IO
 
+from ..config import API_KEY_ENV
 from ..errors import ServiceUnavailableError
 from .app import SERVER_FILE
 
@@ -84,7 +85,8 @@ def _site_dirs() -> set[str]:
 
 
 def _spawn(data_dir: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
+    # The service outlives this kernel and never needs the notebook's key to a remote service.
+    env = {k: v for k, v in os.environ.items() if k != API_KEY_ENV}
     # Let the child import this very copy of the package even when it is not installed (a
     # source checkout); an installed copy needs nothing, and putting site-packages on
     # PYTHONPATH would let it shadow the standard library.

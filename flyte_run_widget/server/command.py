@@ -1,0 +1,61 @@
+"""``python -m flyte_run_widget.server [--host H --token-file F --tls-cert C --tls-key K] [--port N]
+[--data-dir DIR]``; ``flyte-run-widget serve`` takes the same options."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .app import AlreadyServingError, serve
+from .auth import ExposureError, check_exposure
+from .launcher import default_data_dir
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; any other needs --token-file and TLS)",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port (0 picks a free one)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help=f"runs and logs (default {default_data_dir()})"
+    )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help="file holding the bearer token every call must send (created with a random token"
+        " if missing, mode 600)",
+    )
+    parser.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate chain to serve TLS")
+    parser.add_argument("--tls-key", type=Path, default=None, help="PEM private key of --tls-cert")
+    parser.add_argument(
+        "--abort-grace",
+        type=float,
+        default=5.0,
+        help="seconds between SIGTERM and SIGKILL when a task is aborted",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        exposure = check_exposure(args.host, args.token_file, args.tls_cert, args.tls_key)
+        serve(args.host, args.port, args.data_dir or default_data_dir(), args.abort_grace, exposure)
+    except (AlreadyServingError, ExposureError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m flyte_run_widget.server",
+        description="Serve the Flyte RunService and RunLogsService locally, running tasks as"
+        " local processes.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

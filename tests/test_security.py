@@ -1,0 +1,288 @@
+"""Who may reach the service, and where secrets never show up.
+
+A service beyond loopback needs a token and TLS; every RPC without the right bearer token is
+refused with UNAUTHENTICATED. The notebook's API key stays out of reprs, widget state, the static
+snapshot, error messages, the service and its tasks; tasks see only the environment they are given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from conftest import REPO, LocalService, ServiceClient, python_task
+from flyteidl2.common import phase_pb2
+from flyteidl2.workflow import run_logs_service_pb2, run_service_pb2
+
+import flyte_run_widget as frw
+from flyte_run_widget import errors
+from flyte_run_widget.server.auth import ExposureError, check_exposure, load_token
+
+TOKEN = "frw-test-token-5c1f0a9e7b3d42e8"
+SECRET = "frw-service-secret-0d9e41c6"
+
+
+def _serve(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    full_env = dict(os.environ if env is None else env)
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), full_env.get("PYTHONPATH")) if p)
+    return subprocess.Popen(
+        [sys.executable, "-m", "flyte_run_widget.server", "--data-dir", str(data_dir), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=full_env,
+    )
+
+
+def _refused(data_dir: Path, *args: str) -> str:
+    proc = _serve(data_dir, *args)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1, out
+    return out
+
+
+def _endpoint(proc: subprocess.Popen[str], data_dir: Path) -> str:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            info = json.loads((data_dir / "server.json").read_text())
+            if info["pid"] == proc.pid:
+                return str(info["endpoint"])
+        except (OSError, ValueError, KeyError):
+            pass
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        time.sleep(0.02)
+    raise AssertionError("the service did not start")
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost, made by openssl."""
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is needed to make a test certificate (apt-get install openssl)"
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    argv = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"]
+    argv += ["-keyout", str(key), "-out", str(cert), "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
+    subprocess.run(
+        argv,
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def exposed(tmp_path: Path, tls_files: tuple[Path, Path]) -> Iterator[tuple[str, Path]]:
+    """The service on every interface, with a token and TLS, and a secret in its environment."""
+    cert, key = tls_files
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    data = tmp_path / "data"
+    env = {**os.environ, "FRW_SERVICE_SECRET": SECRET}
+    proc = _serve(
+        data,
+        *("--host", "0.0.0.0", "--port", "0", "--token-file", str(token_file)),
+        *("--tls-cert", str(cert), "--tls-key", str(key)),
+        env=env,
+    )
+    try:
+        port = _endpoint(proc, data).rsplit(":", 1)[1]
+        yield f"127.0.0.1:{port}", cert
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+# -- listening beyond loopback ------------------------------------------------------------------
+
+
+def test_listening_beyond_loopback_needs_a_token_and_tls(
+    tmp_path: Path, tls_files: tuple[Path, Path]
+) -> None:
+    out = _refused(tmp_path / "d", "--host", "0.0.0.0")
+    assert "--token-file" in out and "--tls-cert" in out and "127.0.0.1" in out
+    token = tmp_path / "token"
+    out = _refused(tmp_path / "d", "--host", "0.0.0.0", "--token-file", str(token))
+    assert "--tls-cert" in out and "--token-file" not in out
+    cert, _ = tls_files
+    out = _refused(tmp_path / "d", "--host", "0.0.0.0", "--tls-cert", str(cert))
+    assert "both --tls-cert and --tls-key" in out
+    assert not (tmp_path / "d" / "server.json").exists()
+
+
+def test_missing_token_file_is_created_private_and_random(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    first = load_token(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(first) >= 32 and load_token(path) == first
+    other = tmp_path / "other"
+    assert load_token(other) != first
+
+
+def test_token_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text(TOKEN)
+    path.chmod(0o644)
+    with pytest.raises(ExposureError, match=r"chmod 600"):
+        load_token(path)
+    path.chmod(0o600)
+    path.write_text("short")
+    with pytest.raises(ExposureError, match="at least 16 characters"):
+        load_token(path)
+
+
+def test_loopback_needs_nothing_and_keeps_plain_text() -> None:
+    exposure = check_exposure("127.0.0.1")
+    assert exposure.token is None and exposure.tls is None
+
+
+def test_default_embedded_service_listens_on_loopback_only(service) -> None:
+    host = service.endpoint.rsplit(":", 1)[0]
+    assert host == "127.0.0.1"
+
+
+# -- every RPC needs the token ------------------------------------------------------------------
+
+
+def _all_methods() -> list[tuple[str, bool]]:
+    out = []
+    for module in (run_service_pb2, run_logs_service_pb2):
+        for svc in module.DESCRIPTOR.services_by_name.values():
+            for method in svc.methods:
+                out.append((f"/{svc.full_name}/{method.name}", method.server_streaming))
+    return out
+
+
+def _call(
+    channel: grpc.Channel, path: str, streaming: bool, metadata: list[tuple[str, str]]
+) -> grpc.StatusCode:
+    try:
+        if streaming:
+            call = channel.unary_stream(path)(b"", metadata=metadata, timeout=3)
+            for _ in call:
+                break
+            call.cancel()
+        else:
+            channel.unary_unary(path)(b"", metadata=metadata, timeout=3)
+    except grpc.RpcError as e:
+        if e.code() == grpc.StatusCode.UNAUTHENTICATED:
+            assert TOKEN not in (e.details() or "") and "wrong" not in (e.details() or "")
+            assert "--token-file" in (e.details() or "")
+        return e.code()
+    return grpc.StatusCode.OK
+
+
+def test_every_rpc_without_the_right_token_is_unauthenticated(exposed: tuple[str, Path]) -> None:
+    endpoint, cert = exposed
+    creds = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+    methods = _all_methods()
+    assert len(methods) >= 10
+    with grpc.secure_channel(endpoint, creds) as channel:
+        for path, streaming in methods:
+            for md in ([], [("authorization", "Bearer wrong-token-wrong-token")], [("authorization", TOKEN)]):
+                assert _call(channel, path, streaming, md) == grpc.StatusCode.UNAUTHENTICATED, (path, md)
+            code = _call(channel, path, streaming, [("authorization", f"Bearer {TOKEN}")])
+            assert code != grpc.StatusCode.UNAUTHENTICATED, path
+            assert code != grpc.StatusCode.UNKNOWN, path
+
+
+def test_plain_text_to_the_tls_service_fails_fast_in_words(exposed: tuple[str, Path]) -> None:
+    endpoint, _ = exposed
+    frw.init(endpoint, insecure=True)
+    started = time.monotonic()
+    with pytest.raises(errors.ServiceUnavailableError, match="TLS"):
+        list(frw.Run.listall())
+    assert time.monotonic() - started < 5
+
+
+def test_client_with_key_and_ca_cert_runs_tasks_and_keeps_secrets(
+    exposed: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The notebook's key and the service's own environment stay out of the task; the task gets
+    the environment it is given; the key appears in no repr, widget state or snapshot."""
+    endpoint, cert = exposed
+    cfg = frw.init(endpoint, ca_cert=cert, api_key=TOKEN, project="proj")
+    assert not cfg.insecure
+    os.environ["FLYTE_RUN_WIDGET_API_KEY"] = TOKEN  # as a notebook user might have it set
+    try:
+        run = frw.run(frw.Task(_print_environment, name="sec.dump", env={"GIVEN": "yes"}))
+        run.wait()
+        assert run.phase == "succeeded"
+        capsys.readouterr()
+        run.show_logs(raw=True, max_lines=10_000)
+        logs = capsys.readouterr().out
+    finally:
+        del os.environ["FLYTE_RUN_WIDGET_API_KEY"]
+    assert "GIVEN=yes" in logs and "PATH=" in logs
+    assert TOKEN not in logs and SECRET not in logs and "FRW_SERVICE_SECRET" not in logs
+
+    from flyte_run_widget.widget import RunWidget
+
+    widget = RunWidget(run)
+    try:
+        shown = [repr(cfg), repr(run), str(run.to_dict()), run.to_json()]
+        shown.append(json.dumps(widget.get_state(), default=str))
+        bundle = widget._repr_mimebundle_()
+        shown.append(json.dumps(bundle, default=str))
+        shown.append(json.dumps(run._repr_mimebundle_(), default=str))
+    finally:
+        widget.close()
+    for text in shown:
+        assert TOKEN not in text
+
+
+def test_wrong_key_error_names_the_fix_not_the_key(exposed: tuple[str, Path]) -> None:
+    endpoint, cert = exposed
+    wrong = "not-the-token-but-secret-anyway-42"
+    frw.init(endpoint, ca_cert=cert, api_key=wrong)
+    with pytest.raises(errors.AuthenticationError) as info:
+        list(frw.Run.listall())
+    text = f"{info.value} {info.value!r}"
+    assert wrong not in text and TOKEN not in text
+    assert "api_key" in text and "FLYTE_RUN_WIDGET_API_KEY" in text
+
+
+def test_tasks_get_only_the_environment_they_are_given(tmp_path: Path) -> None:
+    """On the default loopback service too: the service's environment is not the task's."""
+    os.environ["FRW_SERVICE_SECRET"] = SECRET
+    try:
+        svc = LocalService(tmp_path / "data")
+    finally:
+        del os.environ["FRW_SERVICE_SECRET"]
+    try:
+        client = ServiceClient(svc.endpoint)
+        code = "import os; print(*sorted(f'{k}={v}' for k, v in os.environ.items()), sep='\\n')"
+        run = client.create(python_task(code, env={"GIVEN": "yes"}))
+        assert client.wait(run.action.id).status.phase == phase_pb2.ACTION_PHASE_SUCCEEDED
+        text = "\n".join(_raw_lines(client, run.action.id))
+        client.close()
+    finally:
+        svc.stop()
+    assert "GIVEN=yes" in text
+    assert SECRET not in text and "FRW_SERVICE_SECRET" not in text
+
+
+def _print_environment() -> None:
+    for key, value in sorted(os.environ.items()):
+        print(f"{key}={value}")
+
+
+def _raw_lines(client: ServiceClient, action_id) -> list[str]:
+    request = run_logs_service_pb2.TailLogsRequest(action_id=action_id, attempt=1)
+    lines = []
+    for response in client.logs.TailLogs(request, timeout=10):
+        for batch in response.logs:
+            lines.extend(line.message for line in batch.lines)
+    return lines
