@@ -192,10 +192,12 @@ def build_config(
             endpoint = from_file["endpoint"]
             source = str(path)
         else:
-            from .server.launcher import ensure_service
+            from .server.launcher import embedded_token, ensure_service
 
             directory = Path(data_dir) if data_dir else default_data_dir()
             endpoint = ensure_service(directory)
+            # Its own token, never the key of a remote service that may be in the environment.
+            api_key = api_key or embedded_token(directory)
             embedded = True
             source = f"embedded service ({directory})"
     parsed = parse_endpoint(endpoint)
@@ -204,7 +206,7 @@ def build_config(
     roots = ca_cert if ca_cert is not None else from_file.get("ca_cert")
     if insecure is None:
         insecure = not roots and (parsed.scheme == "http" or parsed.is_loopback)
-    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
+    key = api_key if api_key is not None or embedded else os.environ.get(API_KEY_ENV) or None
     cfg = Config(
         endpoint=parsed,
         insecure=bool(insecure),

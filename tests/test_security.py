@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -286,3 +287,27 @@ def _raw_lines(client: ServiceClient, action_id) -> list[str]:
         for batch in response.logs:
             lines.extend(line.message for line in batch.lines)
     return lines
+
+
+def test_embedded_service_wants_its_own_token_and_the_client_sends_it(tmp_path: Path) -> None:
+    """Another local user can reach loopback; without the owner-only token they are refused.
+    The client uses the embedded token, never a remote service's key from the environment."""
+    data = tmp_path / "embedded"
+    os.environ["FLYTE_RUN_WIDGET_API_KEY"] = "key-of-a-remote-service-7f3a9c"
+    try:
+        cfg = frw.init(data_dir=data, project="proj")
+    finally:
+        del os.environ["FLYTE_RUN_WIDGET_API_KEY"]
+    try:
+        token = (data / "service.token").read_text().strip()
+        assert cfg.embedded and cfg.api_key == token and token not in repr(cfg)
+        run = frw.run(frw.Task(_print_environment, name="sec.embedded"))
+        run.wait()
+        assert run.phase == "succeeded"
+        with grpc.insecure_channel(cfg.endpoint.target) as channel:
+            assert _call(channel, "/flyteidl2.workflow.RunService/ListRuns", False, []) == (
+                grpc.StatusCode.UNAUTHENTICATED
+            )
+    finally:
+        pid = json.loads((data / "server.json").read_text())["pid"]
+        os.kill(pid, signal.SIGTERM)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from flyteidl2.workflow import run_service_pb2_grpc
 
 from flyte_run_widget.errors import ServiceUnavailableError
 from flyte_run_widget.server import ensure_service, running_endpoint
+from flyte_run_widget.server.launcher import embedded_token
 
 
 def _stop(pid: int) -> None:
@@ -49,10 +51,20 @@ def test_starts_once_and_reuses(data_dir: Path) -> None:
     assert ensure_service(data_dir) == endpoint
     assert running_endpoint(data_dir) == endpoint
 
+    # Loopback is open to every local user: the embedded service wants its owner-only token.
+    token = embedded_token(data_dir)
+    assert token and len(token) >= 32
+    assert stat.S_IMODE((data_dir / "service.token").stat().st_mode) == 0o600
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
     with grpc.insecure_channel(endpoint) as channel:
         stub = run_service_pb2_grpc.RunServiceStub(channel)
         with pytest.raises(grpc.RpcError) as err:
             stub.GetRunDetails(rs.GetRunDetailsRequest(), timeout=5)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetRunDetails(
+                rs.GetRunDetailsRequest(), timeout=5, metadata=[("authorization", f"Bearer {token}")]
+            )
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 

@@ -27,6 +27,7 @@ from .app import SERVER_FILE
 
 _LAUNCH_LOCK = "launch.lock"
 _LOG_FILE = "server.log"
+TOKEN_FILE = "service.token"
 # Started services, kept referenced so that Popen does not warn about a running child.
 _started: list[subprocess.Popen[bytes]] = []
 
@@ -93,9 +94,13 @@ def _spawn(data_dir: Path) -> subprocess.Popen[bytes]:
     package_parent = str(Path(__file__).resolve().parents[2])
     if package_parent not in _site_dirs():
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    argv = [sys.executable, "-m", "flyte_run_widget.server", "--data-dir", str(data_dir), "--port", "0"]
+    # Loopback is open to every local user: the token keeps them from running commands as the
+    # notebook's user. Only the owner can read the file (auth.load_token).
+    argv += ["--token-file", str(data_dir / TOKEN_FILE)]
     with open(data_dir / _LOG_FILE, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "flyte_run_widget.server", "--data-dir", str(data_dir), "--port", "0"],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -127,7 +132,7 @@ def ensure_service(data_dir: Path, timeout: float = 20) -> str:
     """The endpoint (``host:port``) of the local Run service for ``data_dir``, started if
     needed. Never starts a second one: a lock file in ``data_dir`` serialises callers."""
     data_dir = Path(data_dir).expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
     for proc in _started:
         proc.poll()  # reap services of ours that have ended, so no zombie lingers
@@ -159,3 +164,12 @@ def ensure_service(data_dir: Path, timeout: float = 20) -> str:
             f"{_log_tail(log_path)}",
             code="UNAVAILABLE",
         )
+
+
+def embedded_token(data_dir: Path) -> str | None:
+    """The bearer token of the service ``ensure_service`` started for ``data_dir`` (None for a
+    service started without one)."""
+    try:
+        return (Path(data_dir).expanduser().resolve() / TOKEN_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
