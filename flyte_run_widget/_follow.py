@@ -27,7 +27,8 @@ MAX_FAILURES = 5
 
 
 class _Backoff:
-    def __init__(self) -> None:
+    def __init__(self, patience: int | None) -> None:
+        self.patience = patience  # failures in a row before giving up; None: never
         self.failures = 0
         self.delay = BACKOFF_START
 
@@ -37,7 +38,7 @@ class _Backoff:
 
     async def fail(self, error: Exception) -> None:
         self.failures += 1
-        if self.failures >= MAX_FAILURES:
+        if self.patience is not None and self.failures >= self.patience:
             raise error
         await asyncio.sleep(self.delay)
         self.delay = min(self.delay * 2, BACKOFF_MAX)
@@ -64,10 +65,12 @@ async def follow_action(
     client: Client,
     action_id: identifier_pb2.ActionIdentifier,
     on_connection: ConnectionCallback | None = None,
+    patience: int | None = MAX_FAILURES,
 ) -> AsyncIterator[run_definition_pb2.ActionDetails]:
     """Yield action details from WatchActionDetails until a terminal phase, re-subscribing when
-    the stream drops or ends early."""
-    backoff = _Backoff()
+    the stream drops or ends early; after ``patience`` failures in a row (None: never) the
+    last error is raised."""
+    backoff = _Backoff(patience)
     req = run_service_pb2.WatchActionDetailsRequest(action_id=action_id)
     reconnecting = False
     while True:
@@ -106,10 +109,11 @@ async def follow_logs(
     start: int = 0,
     wait_for_logs: bool = True,
     on_connection: ConnectionCallback | None = None,
+    patience: int | None = MAX_FAILURES,
 ) -> AsyncIterator[LogBatch]:
     """Yield batches of log lines of one attempt (1-based), from line ``start`` on, until the
     service ends the stream. A dropped stream is resumed by line position: no line twice."""
-    backoff = _Backoff()
+    backoff = _Backoff(patience)
     wanted = start  # index of the next line to yield; survives reconnects
     req = run_logs_service_pb2.TailLogsRequest(action_id=action_id, attempt=attempt)
     what = f"logs of {_action_label(action_id)} attempt {attempt}"

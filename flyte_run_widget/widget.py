@@ -156,7 +156,10 @@ class RunWidget(anywidget.AnyWidget):
 
     async def _watch(self) -> None:
         try:
-            async for details in follow_action(self.run.client, self.run.action_id, self._set_connection):
+            # A widget keeps trying while it is shown (reconnecting, every 10 s at most): the
+            # service may take any time to come back, and a widget that gave up stays stale.
+            stream = follow_action(self.run.client, self.run.action_id, self._set_connection, patience=None)
+            async for details in stream:
                 self.run._update(details)
                 self._state_from_pb2(self.run.pb2.action, details)
                 for n in self.log_attempts:
@@ -176,9 +179,14 @@ class RunWidget(anywidget.AnyWidget):
     async def _tail(self, attempt: int) -> None:
         log = self._logs[attempt]
         try:
-            async for batch in follow_logs(
-                self.run.client, self.run.action_id, attempt, on_connection=self._set_connection
-            ):
+            stream = follow_logs(
+                self.run.client,
+                self.run.action_id,
+                attempt,
+                on_connection=self._set_connection,
+                patience=None,
+            )
+            async for batch in stream:
                 log.add(to_wire(batch))
                 self._pending.set()
         except FlyteRunWidgetError as e:

@@ -10,6 +10,7 @@ import time
 
 import grpc
 import psutil
+import pytest
 from conftest import FixedPortService, LocalService, ServiceClient, python_task
 from flyteidl2.common import phase_pb2
 from flyteidl2.logs.dataplane import payload_pb2
@@ -17,9 +18,10 @@ from flyteidl2.workflow import run_definition_pb2 as rd
 from flyteidl2.workflow import run_service_pb2 as rs
 
 import flyte_run_widget as frw
-from flyte_run_widget import _loop
+from flyte_run_widget import _follow, _loop, errors
 from flyte_run_widget._follow import follow_logs
 from flyte_run_widget.client import get_client
+from flyte_run_widget.widget import RunWidget
 
 P = phase_pb2
 
@@ -192,6 +194,43 @@ def test_clients_ride_out_a_kill_and_restart(fixed_service: FixedPortService) ->
     assert "reconnecting" in states and states[-1] == "connected"
     expected = [f"line {i}" for i in range(n)]
     assert seen[1:] == expected  # none missing, none repeated, in order
+
+
+def test_widget_outlasts_an_outage_that_makes_wait_give_up(
+    fixed_service: FixedPortService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run.wait() gives up after MAX_FAILURES failed reconnects (an error the user sees); a
+    shown widget keeps reconnecting however long the service is away, then converges."""
+    monkeypatch.setattr(_follow, "BACKOFF_START", 0.05)
+    monkeypatch.setattr(_follow, "BACKOFF_MAX", 0.1)
+    frw.init(fixed_service.endpoint, project="proj", domain="development")
+    client = ServiceClient(fixed_service.endpoint)
+    n = 40
+    run = client.create(counter(n, 0.05))
+    client.close()
+    r = frw.Run.get(run.action.id.run.name)
+    w = RunWidget(r)
+    try:
+        deadline = time.monotonic() + 20
+        while not w._logs.get(1) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        fixed_service.kill()
+        with pytest.raises(errors.ServiceUnavailableError):
+            r.wait(quiet=True)  # gives up after MAX_FAILURES reconnects, 0.05-0.1 s apart
+        assert w.connection["state"] == "reconnecting"
+        fixed_service.start()
+        deadline = time.monotonic() + 60
+        while (
+            w.phase != "succeeded" or w.connection["state"] != "connected"
+        ) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert w.phase == "succeeded" and w.connection["state"] == "connected"
+        deadline = time.monotonic() + 20
+        while not w._logs[1].done and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert w._logs[1].done
+    finally:
+        w.close()
 
 
 def test_leftover_group_of_a_dead_relay_is_killed(service: LocalService) -> None:
