@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -180,6 +181,40 @@ def test_forked_children_are_gone_after_abort_and_after_the_end(client: ServiceC
     # The main process exits at once, leaving its children: they end with the attempt.
     run = client.create(python_task(_forking()))
     pids = [int(p) for p in _first_line(client, run, "pids ").split()[1:]]
+    assert client.wait(run.action.id).status.phase == P.ACTION_PHASE_SUCCEEDED
+    assert _gone(pids)
+
+
+def _escaping(extra: str = "") -> str:
+    """A task whose children leave its process group: one with setsid, one daemonised by a
+    double fork (its parent exits, so it is orphaned)."""
+    return (
+        "import os, subprocess, sys, time\n"
+        "sleeper = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
+        "own = subprocess.Popen(sleeper, start_new_session=True)\n"
+        "r, w = os.pipe()\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        os.write(w, str(os.getpid()).encode()); os.close(w)\n"
+        "        time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "os.close(w)\n"
+        "daemon = int(os.read(r, 32))\n"
+        "print('pids', os.getpgrp(), own.pid, daemon, flush=True)\n" + extra
+    )
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="child subreaper is Linux only")
+def test_children_that_left_the_group_are_gone_after_abort_and_after_the_end(client: ServiceClient) -> None:
+    run = client.create(python_task(_escaping("time.sleep(60)\n")))
+    group, *pids = (int(p) for p in _first_line(client, run, "pids ").split()[1:])
+    assert all(os.getpgid(p) != group for p in pids)  # killpg of the task's group misses them
+    _abort(client, run)
+    assert client.wait(run.action.id).status.phase == P.ACTION_PHASE_ABORTED
+    assert _gone(pids)
+    run = client.create(python_task(_escaping()))
+    group, *pids = (int(p) for p in _first_line(client, run, "pids ").split()[1:])
     assert client.wait(run.action.id).status.phase == P.ACTION_PHASE_SUCCEEDED
     assert _gone(pids)
 

@@ -11,11 +11,16 @@ A service killed with SIGKILL leaves the relay running: the log keeps growing, S
 appears, and a restarted service adopts the attempt by the relay's pid (``STATUS.pid`` holds
 it and its start time). SIGTERM to the group reaches the task; the relay itself survives it
 to record the exit code. Run by path, importing only ``logfile.py``: it starts fast.
+
+On Linux the relay is a child subreaper: a task's process that leaves the group (``setsid``,
+a daemonising double fork) is still the relay's descendant, gets SIGTERM with the task and is
+killed when the attempt ends.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import importlib.util
 import json
 import os
@@ -96,6 +101,48 @@ class _Relay:
                 self.notify = False  # the service is gone: a new one watches the log file
 
 
+def _become_subreaper() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_child_subreaper = 36
+    # Without it, processes that left the group may outlive the attempt.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0)
+
+
+def _descendants_elsewhere() -> list[int]:
+    """Pids of our descendants outside our process group (they escaped killpg)."""
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children[int(fields[1])].append(int(entry.name))  # fields: state, ppid, pgrp, ...
+    me, group, out = os.getpid(), os.getpgrp(), []
+    todo = list(children.get(me, ()))
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, ()))
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(pid) != group:
+                out.append(pid)
+    return out
+
+
+def _signal_escaped(sig: int) -> None:
+    if not os.path.isdir("/proc"):
+        return
+    for pid in _descendants_elsewhere():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
 def main(argv: list[str]) -> int:
     log_path, status_path = argv[0], argv[1]
     command = argv[3:] if argv[2:3] == ["--"] else argv[2:]
@@ -106,9 +153,11 @@ def main(argv: list[str]) -> int:
     def on_term(signum: int, frame: object) -> None:
         nonlocal stop_requested
         stop_requested = True  # the task gets the same signal (same group); we record its end
+        _signal_escaped(signum)  # and so do its processes that left the group
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    _become_subreaper()
     relay = _Relay(log_path)
     os.set_blocking(1, False)
     with os.fdopen(os.open(os.devnull, os.O_RDONLY)) as devnull:
@@ -163,6 +212,7 @@ def main(argv: list[str]) -> int:
     _write_json(status_path, {"code": code, "stderr_tail": tail, "term": stop_requested})
     relay.log.close()
     # Leftover children of the task die with the group; so does this relay.
+    _signal_escaped(signal.SIGKILL)
     os.killpg(0, signal.SIGKILL)
     return code  # pragma: no cover - not reached
 
