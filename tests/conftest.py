@@ -8,12 +8,17 @@ def test_something(service):
 def test_restart(fixed_service):
     fixed_service.kill()  # SIGKILL
     fixed_service.start() # same data folder and port
+
+def test_exposed(exposed):
+    endpoint, cert = exposed  # every interface, token TOKEN (in tmp_path / "token"), TLS
+    frw.init(endpoint, ca_cert=cert, api_key=TOKEN)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -172,6 +177,79 @@ def fixed_service(tmp_path: Path) -> Iterator[FixedPortService]:
         yield svc
     finally:
         svc.stop()
+
+
+# -- a service beyond loopback: token and TLS (tests/test_security.py, tests/browser) ------
+
+TOKEN = "frw-test-token-5c1f0a9e7b3d42e8"
+SECRET = "frw-service-secret-0d9e41c6"
+
+
+def _serve(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    full_env = dict(os.environ if env is None else env)
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), full_env.get("PYTHONPATH")) if p)
+    return subprocess.Popen(
+        [sys.executable, "-m", "flyte_run_widget.server", "--data-dir", str(data_dir), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=full_env,
+    )
+
+
+def _endpoint(proc: subprocess.Popen[str], data_dir: Path) -> str:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            info = json.loads((data_dir / "server.json").read_text())
+            if info["pid"] == proc.pid:
+                return str(info["endpoint"])
+        except (OSError, ValueError, KeyError):
+            pass
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        time.sleep(0.02)
+    raise AssertionError("the service did not start")
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost, made by openssl."""
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is needed to make a test certificate (apt-get install openssl)"
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    argv = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"]
+    argv += ["-keyout", str(key), "-out", str(cert), "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
+    subprocess.run(
+        argv,
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def exposed(tmp_path: Path, tls_files: tuple[Path, Path]) -> Iterator[tuple[str, Path]]:
+    """The service on every interface, with a token and TLS, and a secret in its environment."""
+    cert, key = tls_files
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    data = tmp_path / "data"
+    env = {**os.environ, "FRW_SERVICE_SECRET": SECRET}
+    proc = _serve(
+        data,
+        *("--host", "0.0.0.0", "--port", "0", "--token-file", str(token_file)),
+        *("--tls-cert", str(cert), "--tls-key", str(key)),
+        env=env,
+    )
+    try:
+        port = _endpoint(proc, data).rsplit(":", 1)[1]
+        yield f"127.0.0.1:{port}", cert
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def container_task(
