@@ -199,8 +199,8 @@ _bench = {{"sends": [], "widgets": []}}
 if not hasattr(_RW, "_bench_orig_send"):
     _RW._bench_orig_send = _RW.send
 def _bench_send(self, content, buffers=None):
-    lines = content.get("lines", ()) if isinstance(content, dict) else ()
-    _bench["sends"].append((_time.time(), len(lines)))
+    n = (content.get("count") or len(content.get("lines", ()))) if isinstance(content, dict) else 0
+    _bench["sends"].append((_time.time(), n))
     if self not in _bench["widgets"]:
         _bench["widgets"].append(self)
     return _RW._bench_orig_send(self, content, buffers)

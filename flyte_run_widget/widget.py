@@ -27,13 +27,13 @@ from flyteidl2.workflow import run_definition_pb2
 from . import _loop
 from ._follow import follow_action, follow_logs
 from .errors import FlyteRunWidgetError
-from .logs import WireLine, to_wire
+from .logs import WireLine, encode_batch, to_wire
 from .phase import friendly_phase, is_success, is_terminal
 from .run import Run
 
 _STATIC = Path(__file__).parent / "static"
 FLUSH_INTERVAL = 0.25
-# A message is one task in the browser's main thread (JSON parse + append): ~5,000 lines or
+# A message is one task in the browser's main thread (decode + append): ~5,000 lines or
 # ~512 KB keeps each one far below 50 ms, and 1M lines still take only ~200 messages.
 MAX_BATCH_LINES = 5_000
 MAX_BATCH_CHARS = 512 * 1024
@@ -223,8 +223,9 @@ class RunWidget(anywidget.AnyWidget):
         chunks = list(_chunks(lines)) or [[]]
         for n, chunk in enumerate(chunks):
             last = n == len(chunks) - 1
-            msg = {"type": "logs", "attempt": attempt, "first": first, "lines": chunk, "done": done and last}
-            self.send(msg)
+            msg = {"type": "logs", "attempt": attempt, "first": first, "count": len(chunk)}
+            msg["done"] = done and last
+            self.send(msg, buffers=encode_batch(chunk))
             first += len(chunk)
 
     # -- messages from the views -------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 
 import flyte_run_widget as frw
 from flyte_run_widget import widget as widget_mod
+from flyte_run_widget.logs import decode_batch, encode_batch
 
 
 @pytest.fixture
@@ -33,6 +34,8 @@ class Recorder:
         self.lock = threading.Lock()
 
     def __call__(self, content, buffers=None):
+        if content.get("type") == "logs":  # the columns travel as buffers; decoded back here
+            content = {**content, "lines": decode_batch(content["count"], buffers)}
         with self.lock:
             self.messages.append(content)
 
@@ -160,3 +163,22 @@ def test_a_flyte_sdk_run_is_accepted(client):
     w.close()
     with pytest.raises(TypeError, match=r"flyte\.remote\.Run"):
         frw.RunWidget(object())
+
+
+def test_batch_columns_round_trip_hostile_text():
+    lines = [
+        (1700000000123.0, 1, "plain"),
+        (1700000000124.0, 2, "caf\u00e9 \u65e5\u672c \U0001f600 emoji \x1b[31mred\x1b[0m"),
+        (0.0, 0, ""),
+        (1.5, 1, "nul\x00inside <script>alert(1)</script>"),
+        (2.0, 1, "lone \ud800 surrogate"),
+        (3.0, 1, "x" * (10 * 2**20)),
+    ]
+    buffers = encode_batch(lines)
+    text, offsets, ts, origins = buffers
+    assert len(offsets) == 4 * (len(lines) + 1) and len(ts) == 8 * len(lines) and len(origins) == len(lines)
+    text.decode("utf-8")  # valid UTF-8 whatever the input
+    back = decode_batch(len(lines), buffers)
+    assert back[:4] + back[5:] == lines[:4] + lines[5:]
+    assert back[4] == (2.0, 1, "lone ? surrogate")
+    assert decode_batch(0, encode_batch([])) == []

@@ -12,11 +12,17 @@
  *
  * `dropped` counts lines of the log that are not held: evicted by the capacity, or never
  * received because the kernel's own bounded buffer dropped them (a gap in `first`).
+ *
+ * A line's text is held as a span of a larger string: a binary batch (batch.js) is decoded into
+ * one string and its lines keep that string plus two offsets, so the ring holds a few objects per
+ * message instead of one string per line; `textAt` slices only the lines asked for.
  */
 export class LineBuffer {
   constructor(capacity = 100000) {
     this.capacity = sanitizeCapacity(capacity)
-    this.text = []
+    this.src = [] // the string a line is a span of
+    this.from = []
+    this.to = []
     this.ts = []
     this.origin = []
     this.head = 0 // slot of the oldest held line
@@ -35,41 +41,55 @@ export class LineBuffer {
   }
 
   /**
-   * Add a batch whose first line has log index `first`. Lines already held (a replay) are
-   * skipped; a jump past `end` counts the missing lines as dropped.
+   * Add a batch whose first line has log index `first`: an array of `[ts, origin, text]` or a
+   * decoded binary batch. Lines already held (a replay) are skipped; a jump past `end` counts
+   * the missing lines as dropped.
    */
   append(first, lines) {
+    const columns = !Array.isArray(lines)
+    const count = columns ? lines.count : lines.length
     let skipped = 0
     let gap = 0
     let start = 0
     if (first < this.end) {
-      skipped = Math.min(this.end - first, lines.length)
+      skipped = Math.min(this.end - first, count)
       start = skipped
     } else if (first > this.end) {
       gap = first - this.end
     }
-    if (start >= lines.length) {
+    if (start >= count) {
       if (gap) this.end = first // an empty batch past the end: those lines are gone too
       return { added: 0, skipped, gap }
     }
-    for (let i = start; i < lines.length; i++) {
-      const line = lines[i]
-      this.push(Number(line[0]) || 0, Number(line[1]) || 0, stripNewline(line[2]))
+    if (columns) {
+      const { ts, origin, text, offsets } = lines
+      for (let i = start; i < count; i++) this.push(ts[i], origin[i], text, offsets[i], offsets[i + 1])
+    } else {
+      for (let i = start; i < count; i++) {
+        const line = lines[i]
+        const text = stripNewline(line[2])
+        this.push(Number(line[0]) || 0, Number(line[1]) || 0, text, 0, text.length)
+      }
     }
-    const added = lines.length - start
-    this.end = first + lines.length
+    const added = count - start
+    this.end = first + count
     return { added, skipped, gap }
   }
 
-  push(ts, origin, text) {
+  /** Add one line: `src.slice(from, to)`, or all of `src` when `from`/`to` are left out. */
+  push(ts, origin, src, from = 0, to = src.length) {
     const cap = this.capacity
-    if (this.text.length < cap && this.head === 0) {
-      this.text.push(text)
+    if (this.src.length < cap && this.head === 0) {
+      this.src.push(src)
+      this.from.push(from)
+      this.to.push(to)
       this.ts.push(ts)
       this.origin.push(origin)
     } else {
       const slot = this.head
-      this.text[slot] = text
+      this.src[slot] = src
+      this.from[slot] = from
+      this.to[slot] = to
       this.ts[slot] = ts
       this.origin[slot] = origin
       this.head = (slot + 1) % cap
@@ -79,7 +99,7 @@ export class LineBuffer {
   }
 
   slot(seq) {
-    return (this.head + (seq - this.firstSeq)) % this.text.length
+    return (this.head + (seq - this.firstSeq)) % this.src.length
   }
 
   has(seq) {
@@ -87,7 +107,8 @@ export class LineBuffer {
   }
 
   textAt(seq) {
-    return this.text[this.slot(seq)]
+    const slot = this.slot(seq)
+    return this.src[slot].slice(this.from[slot], this.to[slot])
   }
 
   tsAt(seq) {
@@ -104,18 +125,13 @@ export class LineBuffer {
     if (capacity === this.capacity) return
     const keep = Math.min(this.size, capacity)
     const from = this.nextSeq - keep
-    const text = new Array(keep)
-    const ts = new Array(keep)
-    const origin = new Array(keep)
+    const cols = ['src', 'from', 'to', 'ts', 'origin']
+    const next = cols.map(() => new Array(keep))
     for (let i = 0; i < keep; i++) {
       const slot = this.slot(from + i)
-      text[i] = this.text[slot]
-      ts[i] = this.ts[slot]
-      origin[i] = this.origin[slot]
+      cols.forEach((c, k) => (next[k][i] = this[c][slot]))
     }
-    this.text = text
-    this.ts = ts
-    this.origin = origin
+    cols.forEach((c, k) => (this[c] = next[k]))
     this.head = 0
     this.firstSeq = from
     this.capacity = capacity

@@ -5,6 +5,7 @@
  *     const store = attachStore(model)   // in initialize(); idempotent
  *     store.subscribe((attempt) => ...)  // a view hears about new lines
  */
+import { decodeBatch } from './batch.js'
 import { LineBuffer } from './ringbuffer.js'
 
 const stores = new WeakMap()
@@ -46,7 +47,7 @@ export class LogStore {
     // stale (now_ms is only refreshed when the kernel pushes state), so it only ever tells us the
     // kernel is at least that far ahead; live changes replace the estimate.
     this.skew = Math.max(0, (Number(model.get('now_ms')) || 0) - Date.now())
-    this.onMsg = (msg) => this.handle(msg)
+    this.onMsg = (msg, buffers) => this.handle(msg, buffers)
     this.onMaxLines = () => {
       for (const buf of this.buffers.values()) buf.resize(this.capacity())
       this.emit(null)
@@ -73,12 +74,17 @@ export class LogStore {
     return buf
   }
 
-  handle(msg) {
+  /** A `logs` message: columns in `buffers` (see batch.js), or a JSON `lines` array. */
+  handle(msg, buffers) {
     if (!msg || msg.type !== 'logs') return
     const attempt = Number(msg.attempt)
     if (!Number.isInteger(attempt)) return
+    let lines = Array.isArray(msg.lines) ? msg.lines : []
+    if (msg.count !== undefined) {
+      lines = decodeBatch(msg.count, buffers)
+      if (!lines) return
+    }
     const buf = this.buffer(attempt)
-    const lines = Array.isArray(msg.lines) ? msg.lines : []
     const first = Number.isInteger(msg.first) && msg.first >= 0 ? msg.first : buf.end
     const result = buf.append(first, lines)
     if (msg.done) buf.done = true

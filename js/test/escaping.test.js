@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { renderWidget } from '../src/widget.js'
 import { attachStore } from '../src/store.js'
-import { fakeModel, logsMsg, manualFrames } from './helpers.js'
+import { binaryLogsMsg, fakeModel, logsMsg, manualFrames } from './helpers.js'
 
 const IMG = '<img src=x onerror=alert(1)>'
 const SCRIPT = '<script>alert(1)</script>'
@@ -29,6 +29,24 @@ function mount(overrides) {
 const dangerous = (el) => el.querySelectorAll('img, script, iframe, object, embed, svg, b, i')
 
 describe('escaping', () => {
+  it('shows HTML, ANSI, NUL and multi-byte text of a binary batch as text', () => {
+    const alert = vi.fn()
+    vi.stubGlobal('alert', alert)
+    const { model, el, frames } = mount()
+    model.receive(...binaryLogsMsg(1, 0, [
+      [0, 1, `${IMG} 😀 日本`],
+      [0, 1, `nul\u0000${SCRIPT}`],
+      [0, 2, `\x1b[31m${IMG}\x1b[0m café`],
+    ]))
+    frames.run()
+    const rows = [...el.querySelectorAll('.frw-row')].map((r) => r.textContent)
+    // the NUL is not rendered, as in any line
+    expect(rows).toEqual([`${IMG} 😀 日本`, `nul${SCRIPT}`, `${IMG} café`])
+    expect(dangerous(el)).toHaveLength(0)
+    expect(alert).not.toHaveBeenCalled()
+    vi.unstubAllGlobals()
+  })
+
   it('shows HTML in log lines as text and creates no element', () => {
     const alert = vi.fn()
     vi.stubGlobal('alert', alert)

@@ -44,8 +44,8 @@ export function fakeModel(overrides = {}) {
       for (const fn of [...(handlers.get(event) ?? [])]) fn(...args)
     },
     /** A custom message from the kernel. */
-    receive(msg) {
-      model.emit('msg:custom', msg, [])
+    receive(msg, buffers = []) {
+      model.emit('msg:custom', msg, buffers)
     },
     listenerCount() {
       let n = 0
@@ -106,4 +106,23 @@ export function lines(from, count, make = (i) => `line ${i}\n`) {
 
 export function logsMsg(attempt, first, batch, done = false) {
   return { type: 'logs', attempt, first, lines: batch, done }
+}
+
+/**
+ * What the kernel sends (flyte_run_widget/logs.py encode_batch): columns as DataViews, the way
+ * JupyterLab hands buffers to a widget. Text loses a trailing newline, as in to_wire.
+ */
+export function encodeBatch(batch) {
+  const texts = batch.map((l) => String(l[2]).replace(/\n$/, ''))
+  const data = new TextEncoder().encode(texts.join(''))
+  const offsets = new Uint32Array(batch.length + 1)
+  texts.forEach((t, i) => (offsets[i + 1] = offsets[i] + t.length))
+  const ts = Float64Array.from(batch, (l) => l[0])
+  const origin = Uint8Array.from(batch, (l) => l[1])
+  return [data, offsets, ts, origin].map((a) => new DataView(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength)))
+}
+
+/** A binary `logs` message and its buffers: `model.receive(...binaryLogsMsg(1, 0, lines(0, 3)))`. */
+export function binaryLogsMsg(attempt, first, batch, done = false) {
+  return [{ type: 'logs', attempt, first, count: batch.length, done }, encodeBatch(batch)]
 }
