@@ -11,8 +11,20 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]
 from flyteidl2.workflow import run_logs_service_pb2 as rl
 from google.protobuf import timestamp_pb2
 
-from flyte_run_widget.logs import to_wire
 from flyte_run_widget.server.logs_service import batches
+
+
+def to_wire(lines):
+    """The widget's former batch form (a tuple per line), before the columnar batches."""
+    return [
+        (
+            ln.timestamp.seconds * 1000 + ln.timestamp.nanos // 1_000_000,
+            ln.originator,
+            ln.message.rstrip("\n"),
+        )
+        for ln in lines
+    ]
+
 
 N = 200_000
 tail = b" the quick brown fox jumps over the lazy dog 0123456789"

@@ -1,7 +1,7 @@
 """TailLogs throughput: N log lines (1,000,000 by default) from the embedded service into the client.
 
     python bench/tail_logs.py                 # 1M lines, 3 rounds of every variant
-    python bench/tail_logs.py --quick         # 100k lines, 2 rounds
+    python bench/tail_logs.py --quick         # 100k lines, 2 rounds, no sdk-raw
     python bench/tail_logs.py --lines 300000 --rounds 1 --variants a,c
 
 Set-up: the embedded service on a temp data dir, one task printing N lines, waited for. Then
@@ -11,7 +11,8 @@ mix), rounds interleaved (a b c d a b c d ...) so machine noise hits every varia
   a   bare grpc.aio RunLogsServiceStub iterating TailLogs, counting lines (the protocol floor)
   a+  as (a), but reading every line's message, originator and timestamp (the protobuf floor)
   b   flyte_run_widget._follow.follow_logs over client.get_client(), counting lines
-  c   (b) + flyte_run_widget.logs.to_wire on every batch (the widget's batch form)
+  c   (b) + what the widget's kernel side does with every batch: logs.to_columns, then split into
+      messages (widget._chunks: <= 5,000 lines / 512 KB) and logs.encode_batch (binary columns)
   d   Run.show_logs(raw=True) with stdout going to /dev/null
   sdk the public flyte SDK's own log viewer (Run.show_logs() as a notebook with ipywidgets
       gets it: rich Live re-rendering the last 30 lines per line) fed the same lines: the
@@ -62,7 +63,7 @@ VARIANTS = {
     "a": "bare grpc.aio stub, count lines (baseline)",
     "a+": "bare stub, read every line's fields",
     "b": "follow_logs over get_client()",
-    "c": "follow_logs + to_wire per batch (widget form)",
+    "c": "follow_logs + to_columns + encode_batch (widget batches)",
     "d": "run.show_logs(raw=True) to /dev/null",
     "sdk": "flyte SDK log viewer, Run.show_logs() (issue #4 baseline)",
     "sdk-raw": "flyte SDK Run.show_logs(raw=True)",
@@ -121,6 +122,8 @@ class Check:
         self.sampled = 0
         self.last: tuple[int, str] = (0, "")
         self._rng = random.Random(7)
+        self.messages = 0  # widget messages, variant (c)
+        self.wire_bytes = 0
 
     def batch(self, size: int, get: Any) -> None:
         """``get(i) -> (originator, text)`` for line i of a batch of ``size`` lines."""
@@ -138,6 +141,14 @@ class Check:
             self.point(self.pos + i, *get(i))
         self.last = get(size - 1)
         self.pos += size
+
+    def encoded(self, count: int, buffers: list[bytes]) -> None:
+        """A widget message's columns: count + 1 offsets, count timestamps and originators."""
+        self.messages += 1
+        self.wire_bytes += sum(map(len, buffers))
+        sizes = [len(b) for b in buffers[1:]]
+        if sizes != [4 * (count + 1), 8 * count, count] and len(self.errors) < 5:
+            self.errors.append(f"message {self.messages}: {count} lines, column sizes {sizes}")
 
     def point(self, p: int, origin: int, text: str) -> None:
         self.sampled += 1
@@ -160,7 +171,10 @@ class Check:
             errors.append(f"last line is not the service's exit line: {self.last[1][:40]!r}")
         if system < 1 or system > 4:
             errors.append(f"{self.pos} lines for {self.n} user lines")
-        return {"count": self.pos, "system_lines": system, "sampled": self.sampled, "errors": errors}
+        out = {"count": self.pos, "system_lines": system, "sampled": self.sampled, "errors": errors}
+        if self.messages:
+            out.update(widget_messages=self.messages, widget_mb=self.wire_bytes / 1e6)
+        return out
 
 
 async def _variant_a(args: argparse.Namespace, read_all: bool) -> dict[str, Any]:
@@ -204,7 +218,8 @@ def _client_variant(args: argparse.Namespace, wire: bool) -> dict[str, Any]:
     from flyte_run_widget import _loop
     from flyte_run_widget._follow import follow_logs
     from flyte_run_widget.client import get_client
-    from flyte_run_widget.logs import to_wire
+    from flyte_run_widget.logs import encode_batch, to_columns
+    from flyte_run_widget.widget import _chunks
 
     frw.init(args.endpoint, project=PROJECT, domain=DOMAIN)
     run = frw.Run.get(args.run)  # connects the channel before the clock starts
@@ -217,8 +232,10 @@ def _client_variant(args: argparse.Namespace, wire: bool) -> dict[str, Any]:
             if t_first is None:
                 t_first = time.perf_counter()
             if wire:
-                w = to_wire(batch)
-                check.batch(len(w), lambda i, w=w: (w[i][1], w[i][2]))
+                w = to_columns(batch)
+                for chunk in _chunks(w):
+                    check.encoded(len(chunk), encode_batch(chunk))
+                check.batch(len(w), lambda i, w=w: (w.origins[i], w.texts[i]))
             else:
                 check.batch(len(batch), lambda i, b=batch: (b[i].originator, b[i].message))
         return t_first
@@ -291,12 +308,13 @@ def _variant_d(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _variant_live(args: argparse.Namespace) -> dict[str, Any]:
-    """Create a run and tail it with follow_logs + to_wire while it prints."""
+    """Create a run and tail it as variant (c) does while it prints."""
     import flyte_run_widget as frw
     from flyte_run_widget import _loop
     from flyte_run_widget._follow import follow_logs
     from flyte_run_widget.client import get_client
-    from flyte_run_widget.logs import to_wire
+    from flyte_run_widget.logs import encode_batch, to_columns
+    from flyte_run_widget.widget import _chunks
 
     frw.init(args.endpoint, project=PROJECT, domain=DOMAIN)
     list(frw.Run.listall(limit=1))  # connect first
@@ -313,17 +331,19 @@ def _variant_live(args: argparse.Namespace) -> dict[str, Any]:
         first_ts = last_ts = None
         async for batch in follow_logs(client, run.action_id, 1):
             now = time.time()
-            w = to_wire(batch)
+            w = to_columns(batch)
             if not w:
                 continue
             marks.setdefault("first_recv", now)
             marks["last_recv"] = now
-            users = [x for x in (w[0], w[-1]) if x[1] != SYSTEM]
+            users = [(w.stamps[i], w.origins[i]) for i in (0, -1) if w.origins[i] != SYSTEM]
             if users:
                 first_ts = first_ts if first_ts is not None else users[0][0] / 1000
                 last_ts = users[-1][0] / 1000
                 max_lag = max(max_lag, now - last_ts)
-            check.batch(len(w), lambda i, w=w: (w[i][1], w[i][2]))
+            for chunk in _chunks(w):
+                check.encoded(len(chunk), encode_batch(chunk))
+            check.batch(len(w), lambda i, w=w: (w.origins[i], w.texts[i]))
         marks["max_lag"] = max_lag
         if first_ts is not None and last_ts is not None:
             marks["first_ts"], marks["last_ts"] = first_ts, last_ts
@@ -483,7 +503,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="100,000 lines, 2 rounds, 1 live round")
     p.add_argument("--rounds", type=int, default=None, help="rounds of every variant (default 3, quick 2)")
     p.add_argument("--live-rounds", type=int, default=None, help="live rounds (default 2, quick 1)")
-    p.add_argument("--variants", default="a,a+,b,c,d,sdk,sdk-raw,live")
+    p.add_argument("--variants", default=None, help="default: all; quick: all but sdk-raw (~30 s)")
     p.add_argument("--sdk-rounds", type=int, default=1, help="rounds of the sdk variants (~4 min per 1M)")
     p.add_argument("--profile", metavar="DIR", help="run each client variant under py-spy record")
     # worker mode (internal)
@@ -500,6 +520,8 @@ def main() -> None:
         args.lines = 100_000 if args.lines == 1_000_000 else args.lines
     args.rounds = args.rounds or (2 if args.quick else 3)
     args.live_rounds = args.live_rounds if args.live_rounds is not None else (1 if args.quick else 2)
+    if args.variants is None:
+        args.variants = "a,a+,b,c,d,sdk,live" if args.quick else "a,a+,b,c,d,sdk,sdk-raw,live"
     wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
     if any(v.startswith("sdk") for v in wanted) and not Path(SDK_PYTHON).exists():
         print(

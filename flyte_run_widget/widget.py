@@ -15,8 +15,10 @@ import contextlib
 import html
 import re
 import time
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from flyteidl2.workflow import run_definition_pb2
 from . import _loop
 from ._follow import follow_action, follow_logs
 from .errors import FlyteRunWidgetError
-from .logs import WireLine, encode_batch, to_wire
+from .logs import Columns, encode_batch, to_columns
 from .phase import friendly_phase, is_success, is_terminal
 from .run import Run
 
@@ -41,27 +43,57 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 
 class _AttemptLog:
-    """One attempt's lines: the last ``capacity`` for replay, plus what the views lack."""
+    """One attempt's lines: the last ``capacity`` for replay, plus what the views lack.
+
+    Lines are held as the column blocks they arrived in, so nothing is built per line."""
 
     def __init__(self, capacity: int) -> None:
-        self.held: deque[WireLine] = deque(maxlen=capacity)
-        self.total = 0  # lines seen; the first held line has index total - len(held)
+        self.capacity = capacity
+        self.blocks: deque[Columns] = deque()
+        self.held = 0  # lines in blocks
+        self.total = 0  # lines seen; the first held line has index total - held
         self.sent = 0  # lines already pushed to the views
         self.done = False
         self.done_sent = False
 
     @property
     def first_held(self) -> int:
-        return self.total - len(self.held)
+        return self.total - self.held
 
-    def add(self, lines: list[WireLine]) -> None:
-        self.held.extend(lines)
-        self.total += len(lines)
+    def add(self, cols: Columns) -> None:
+        n = len(cols)
+        if not n:
+            return
+        self.blocks.append(cols)
+        self.held += n
+        self.total += n
+        excess = self.held - self.capacity
+        while excess > 0:
+            first = self.blocks[0]
+            if len(first) <= excess:
+                self.blocks.popleft()
+                self.held -= len(first)
+                excess -= len(first)
+            else:
+                self.blocks[0] = first.slice(excess)
+                self.held -= excess
+                excess = 0
 
-    def since(self, index: int) -> tuple[int, list[WireLine]]:
+    def since(self, index: int) -> tuple[int, Columns]:
+        """The held lines from ``index`` on (or from the first held one), as one block."""
         start = max(index, self.first_held)
-        skip = start - self.first_held
-        return start, list(self.held)[skip:] if skip else list(self.held)
+        parts: list[Columns] = []
+        pos = self.total  # index of the line after the block being looked at
+        for block in reversed(self.blocks):
+            if pos <= start:
+                break
+            pos -= len(block)
+            parts.append(block.slice(start - pos) if pos < start else block)
+        parts.reverse()
+        return start, Columns.join(parts) if parts else Columns([], [], [])
+
+    def tail(self, n: int) -> list[str]:
+        return self.since(self.total - n)[1].texts
 
 
 def as_run(run: Any) -> Run:
@@ -187,7 +219,7 @@ class RunWidget(anywidget.AnyWidget):
                 patience=None,
             )
             async for batch in stream:
-                log.add(to_wire(batch))
+                log.add(to_columns(batch))
                 self._pending.set()
         except FlyteRunWidgetError as e:
             self.notice = f"logs of attempt {attempt}: {e}"
@@ -219,8 +251,9 @@ class RunWidget(anywidget.AnyWidget):
         """Send lines [start, stop) in bounded messages; lines the buffer dropped are skipped,
         and the view counts the gap as dropped."""
         first, lines = log.since(start)
-        lines = lines[: max(0, stop - first)]
-        chunks = list(_chunks(lines)) or [[]]
+        if len(lines) > stop - first:
+            lines = lines.slice(0, max(0, stop - first))
+        chunks = list(_chunks(lines)) or [lines]
         for n, chunk in enumerate(chunks):
             last = n == len(chunks) - 1
             msg = {"type": "logs", "attempt": attempt, "first": first, "count": len(chunk)}
@@ -308,7 +341,7 @@ class RunWidget(anywidget.AnyWidget):
         e = html.escape
         rows: list[str] = []
         for n in sorted(self._logs):
-            rows.extend(f"[{n}] {_ANSI.sub('', ln[2])}" for ln in list(self._logs[n].held)[-last_lines:])
+            rows.extend(f"[{n}] {_ANSI.sub('', text)}" for text in self._logs[n].tail(last_lines))
         tail = "\n".join(rows[-last_lines:])
         err = self.error.get("message", "") if self.error else ""
         parts = [
@@ -332,16 +365,32 @@ class RunWidget(anywidget.AnyWidget):
         return bundle
 
 
-def _chunks(lines: list[WireLine]) -> Iterator[list[WireLine]]:
-    """Split lines into messages bounded by line count and by characters."""
-    start, chars = 0, 0
-    for i, line in enumerate(lines):
-        chars += len(line[2]) + 24
-        if i > start and (i - start >= MAX_BATCH_LINES or chars > MAX_BATCH_CHARS):
-            yield lines[start:i]
-            start, chars = i, len(line[2]) + 24
-    if start < len(lines):
-        yield lines[start:]
+def _chunks(lines: Columns) -> Iterator[Columns]:
+    """Split lines into messages bounded by line count and by characters (a line's text plus
+    its 13 bytes of offset, timestamp and originator)."""
+    n = len(lines)
+    if n <= MAX_BATCH_LINES and sum(map(len, lines.texts)) + 13 * n <= MAX_BATCH_CHARS:
+        if n:
+            yield lines
+        return
+    ends = list(accumulate(map(len, lines.texts), initial=0))  # ends[i]: chars before line i
+    start = 0
+    while start < n:
+        # the last stop with ends[stop] - ends[start] + 13 * (stop - start) within the budget
+        limit = ends[start] + 13 * start + MAX_BATCH_CHARS
+        stop = (
+            bisect_right(
+                range(n + 1),
+                limit,
+                lo=start,
+                hi=min(n, start + MAX_BATCH_LINES) + 1,
+                key=lambda i: ends[i] + 13 * i,
+            )
+            - 1
+        )
+        stop = max(stop, start + 1)  # a line longer than the budget travels alone
+        yield lines.slice(start, stop)
+        start = stop
 
 
 def _elapsed_text(start_ms: float, end_ms: float) -> str:

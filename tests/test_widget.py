@@ -7,10 +7,12 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import flyte_run_widget as frw
 from flyte_run_widget import widget as widget_mod
-from flyte_run_widget.logs import decode_batch, encode_batch
+from flyte_run_widget.logs import Columns, decode_batch, encode_batch
 
 
 @pytest.fixture
@@ -97,7 +99,7 @@ def test_bounded_buffer_and_replay_for_a_late_view(client):
     w.send = rec
     assert _wait_until(lambda: any(m.get("done") for m in rec.messages), timeout=60)
     log = w._logs[1]
-    assert len(log.held) == 1000 and log.total > 3000
+    assert log.held == 1000 and log.total > 3000
     rec.messages.clear()
     w._handle({"type": "logs_request", "attempt": 1, "from": 0})
     (replay,) = rec.messages
@@ -174,11 +176,58 @@ def test_batch_columns_round_trip_hostile_text():
         (2.0, 1, "lone \ud800 surrogate"),
         (3.0, 1, "x" * (10 * 2**20)),
     ]
-    buffers = encode_batch(lines)
+    buffers = encode_batch(Columns([x[2] for x in lines], [x[0] for x in lines], [x[1] for x in lines]))
     text, offsets, ts, origins = buffers
     assert len(offsets) == 4 * (len(lines) + 1) and len(ts) == 8 * len(lines) and len(origins) == len(lines)
     text.decode("utf-8")  # valid UTF-8 whatever the input
     back = decode_batch(len(lines), buffers)
     assert back[:4] + back[5:] == lines[:4] + lines[5:]
     assert back[4] == (2.0, 1, "lone ? surrogate")
-    assert decode_batch(0, encode_batch([])) == []
+    assert decode_batch(0, encode_batch(Columns([], [], []))) == []
+
+
+def _cols(start: int, n: int, width: int = 3) -> Columns:
+    return Columns(
+        [f"{i}" * width for i in range(start, start + n)],
+        [float(i) for i in range(start, start + n)],
+        [1] * n,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 60), max_size=12),
+    capacity=st.integers(1, 150),
+    since=st.integers(-5, 700),
+)
+def test_attempt_log_holds_the_last_lines_in_blocks(sizes, capacity, since):
+    log = widget_mod._AttemptLog(capacity)
+    total = 0
+    for n in sizes:
+        log.add(_cols(total, n))
+        total += n
+    everything = [f"{i}" * 3 for i in range(total)]
+    assert log.total == total and log.held == min(total, capacity)
+    start, got = log.since(since)
+    assert start == max(since, total - log.held)
+    assert got.texts == everything[start:] and got.stamps == [float(i) for i in range(start, total)]
+    assert log.tail(7) == everything[max(0, total - min(7, log.held)) :]
+
+
+@settings(max_examples=100, deadline=None)
+@given(widths=st.lists(st.integers(0, 300_000), min_size=0, max_size=40))
+def test_messages_are_bounded_and_keep_every_line_in_order(widths):
+    lines = Columns(["x" * w for w in widths], [float(i) for i in range(len(widths))], [2] * len(widths))
+    original = widget_mod.MAX_BATCH_LINES
+    widget_mod.MAX_BATCH_LINES = 7  # small, so that both bounds are hit
+    try:
+        chunks = list(widget_mod._chunks(lines))
+    finally:
+        widget_mod.MAX_BATCH_LINES = original
+    assert [s for c in chunks for s in c.stamps] == lines.stamps
+    for c, after in zip(chunks, [*chunks[1:], None][: len(chunks)], strict=True):
+        assert 1 <= len(c) <= 7
+        size = sum(map(len, c.texts)) + 13 * len(c)
+        assert size <= widget_mod.MAX_BATCH_CHARS or len(c) == 1, "only a line over the budget travels alone"
+        if after is not None:  # and no message stops early
+            assert len(c) == 7 or size + len(after.texts[0]) + 13 > widget_mod.MAX_BATCH_CHARS
