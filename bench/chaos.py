@@ -48,6 +48,7 @@ COUNTER = (
     "sys.exit(code)\n"
 )
 SUCCEEDED, FAILED, ABORTED, TIMED_OUT = 5, 6, 7, 8
+SYSTEM_ERROR = 2  # ErrorInfo.KIND_SYSTEM
 
 
 def task(n: int, delay: float, code: int = 0, timeout: float | None = None) -> task_definition_pb2.TaskSpec:
@@ -218,7 +219,7 @@ def main() -> int:
             time.sleep(0.1)
     wall = time.monotonic() - t_start
     outcomes = Counter[str]()
-    lines_total = 0
+    lines_total = restarted = 0
     for name, d in finals.items():
         kind = intent[name]
         phase = d.status.phase  # type: ignore[attr-defined]
@@ -240,10 +241,22 @@ def main() -> int:
             problems.append(f"{name}: task lines not contiguous ({len(user)} lines)")
         if phase == SUCCEEDED and len(user) != n_lines[name]:
             problems.append(f"{name}: succeeded with {len(user)} of {n_lines[name]} lines")
-        if kind in ("ok", "long") and phase != SUCCEEDED and code != "ServiceRestarted":
-            problems.append(f"{name}: meant to succeed, ended {phase} {code}")
-        if kind == "fail" and phase != FAILED:
-            problems.append(f"{name}: meant to fail, ended {phase}")
+        # Each kind has one right ending; the only other is FAILED/ServiceRestarted, for a run
+        # whose process a kill left behind before it was recorded (QUEUED or INITIALIZING).
+        expected = {
+            "ok": (SUCCEEDED, ""),
+            "long": (SUCCEEDED, ""),
+            "fail": (FAILED, "ExitCode1"),
+            "abort": (ABORTED, ""),
+            "timeout": (TIMED_OUT, ""),
+        }[kind]
+        if code == "ServiceRestarted":
+            err = d.error_info  # type: ignore[attr-defined]
+            restarted += 1
+            if phase != FAILED or err.kind != SYSTEM_ERROR or "restarted" not in err.message:
+                problems.append(f"{name}: a restart failure reported as {phase} {err.kind} {err.message!r}")
+        elif (phase, code if phase == FAILED else "") != expected:
+            problems.append(f"{name}: meant to end {expected}, ended {phase} {code}")
     for name, before, logs in snapshots:
         if name not in finals:
             continue
@@ -273,6 +286,7 @@ def main() -> int:
         "snapshots_checked": len(snapshots),
         "aborts": dict(aborts),
         "outcomes": dict(sorted(outcomes.items())),
+        "failed_service_restarted": restarted,
         "problems": problems[:50],
         "problem_count": len(problems),
     }

@@ -250,6 +250,12 @@ def exposed(tmp_path: Path, tls_files: tuple[Path, Path]) -> Iterator[tuple[str,
     finally:
         proc.terminate()
         proc.wait(30)
+    # The service's own output (its log) holds neither its token, its secrets, nor the keys
+    # clients tried (tests/test_security.py sends these wrong ones).
+    output = proc.stdout.read() if proc.stdout else ""
+    assert "listening" in output, output
+    for secret in (TOKEN, SECRET, "wrong-token-wrong-token", "not-the-token-but-secret-anyway-42"):
+        assert secret not in output, f"the service printed a secret: {output}"
 
 
 def container_task(

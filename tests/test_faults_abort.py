@@ -219,6 +219,33 @@ def test_children_that_left_the_group_are_gone_after_abort_and_after_the_end(cli
     assert _gone(pids)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="child subreaper is Linux only")
+def test_children_that_left_the_group_and_ignore_sigterm_are_gone_when_the_grace_runs_out(
+    client: ServiceClient,
+) -> None:
+    # Everyone ignores SIGTERM, so the grace runs out and the group gets SIGKILL, which ends the
+    # relay as well: the escaped processes must be killed before that, or nobody finds them.
+    ignore = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    code = _escaping("time.sleep(60)\n").replace(
+        "'import time; time.sleep(60)'", f"'{ignore}import time; time.sleep(60)'"
+    )
+    code = code.replace(
+        "    os.setsid()\n", "    os.setsid()\n    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    )
+    code = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + code
+    for kind in ("abort", "timeout"):
+        run = client.create(python_task(code, **({"timeout": 2.0} if kind == "timeout" else {})))
+        group, *pids = (int(p) for p in _first_line(client, run, "pids ").split()[1:])
+        assert all(os.getpgid(p) != group for p in pids)
+        time.sleep(0.3)  # the children have set their SIGTERM handlers by now
+        if kind == "abort":
+            _abort(client, run)
+        details = client.wait(run.action.id, timeout=30)
+        expected = P.ACTION_PHASE_ABORTED if kind == "abort" else P.ACTION_PHASE_TIMED_OUT
+        assert details.status.phase == expected, kind
+        assert _gone(pids), kind
+
+
 def test_timeout_ends_timed_out_with_processes_gone(client: ServiceClient) -> None:
     code = _forking("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)\n")
     run = client.create(python_task(code, timeout=1.0))

@@ -106,6 +106,34 @@ def test_live_task_is_adopted_and_its_log_goes_on(service: LocalService) -> None
     client.close()
 
 
+def test_finished_runs_are_kept_exactly_across_a_kill(service: LocalService) -> None:
+    client = ServiceClient(service.endpoint)
+    runs = [client.create(counter(5, 0.01)), client.create(counter(5, 0.01, code=2))]
+    aborted = client.create(counter(1000, 0.05))
+    _wait_for_line(client, aborted.action.id, "line 1")
+    client.runs.AbortRun(rs.AbortRunRequest(run_id=aborted.action.id.run, reason="enough"), timeout=20)
+    runs.append(aborted)
+    before = {}
+    for run in runs:
+        details = client.wait(run.action.id)
+        before[run.action.id.run.name] = (details.SerializeToString(), client.log_lines(run.action.id))
+    phases = [rd.ActionDetails.FromString(b[0]).status.phase for b in before.values()]
+    assert phases == [P.ACTION_PHASE_SUCCEEDED, P.ACTION_PHASE_FAILED, P.ACTION_PHASE_ABORTED]
+    client.close()
+    service.kill()
+    service.start()
+    client = ServiceClient(service.endpoint)
+    for run in runs:
+        request = rs.GetActionDetailsRequest(action_id=run.action.id)
+        details = client.runs.GetActionDetails(request).details
+        kept, lines = before[run.action.id.run.name]
+        assert details.SerializeToString(deterministic=True) == rd.ActionDetails.FromString(
+            kept
+        ).SerializeToString(deterministic=True), "every field and phase transition as it was"
+        assert client.log_lines(run.action.id) == lines
+    client.close()
+
+
 def test_task_that_ended_while_the_service_was_down_keeps_its_result(service: LocalService) -> None:
     client = ServiceClient(service.endpoint)
     run = client.create(counter(10, 0.05, code=3))

@@ -30,6 +30,9 @@ from flyteidl2.workflow import run_service_pb2 as rs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flyte_run_widget.server.faults import ServiceFault
+from flyte_run_widget.server.paths import Layout
+
 MAX_RESPONSE = 4 * 1024 * 1024
 RUNS = "/flyteidl2.workflow.RunService/"
 LOGS = "/flyteidl2.workflow.RunLogsService/"
@@ -589,3 +592,52 @@ def test_tail_logs_of_invalid_utf8_stays_under_4_mib(world: World) -> None:
 
 def test_tail_logs_of_invalid_utf8_with_add_to_server(wired: World) -> None:
     assert max(tail_sizes(wired, "bad-utf8")) <= MAX_RESPONSE
+
+
+@pytest.mark.parametrize("bad", ["../escape", "..", "a/b", "a\\b", "/etc", "a\x00b", "../../../../tmp/x"])
+def test_names_that_are_paths_never_reach_the_data_folder(world: World, bad: str) -> None:
+    """A run or action name that is a path is refused by every RPC that reads or writes a run
+    (never OK), for a finished and a running run, and nothing appears on disk."""
+    refused = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}
+    cases = [(bad, "a0")] + [(name, bad) for name in world.names]
+    for run, action in cases:
+        run_id = ids.RunIdentifier(project="proj", domain="development", name=run)
+        action_id = ids.ActionIdentifier(run=run_id, name=action)
+        unary = [
+            (RUNS + "GetActionDetails", rs.GetActionDetailsRequest(action_id=action_id)),
+            (RUNS + "GetActionData", rs.GetActionDataRequest(action_id=action_id)),
+            (RUNS + "AbortAction", rs.AbortActionRequest(action_id=action_id, reason="x")),
+        ]
+        streams = [
+            (RUNS + "WatchActionDetails", rs.WatchActionDetailsRequest(action_id=action_id)),
+            (LOGS + "TailLogs", rl.TailLogsRequest(action_id=action_id, attempt=1)),
+        ]
+        if run == bad:
+            unary += [
+                (RUNS + "GetRunDetails", rs.GetRunDetailsRequest(run_id=run_id)),
+                (RUNS + "AbortRun", rs.AbortRunRequest(run_id=run_id)),
+                (RUNS + "ListActions", rs.ListActionsRequest(run_id=run_id)),
+            ]
+            streams += [
+                (RUNS + "WatchRunDetails", rs.WatchRunDetailsRequest(run_id=run_id)),
+                (RUNS + "WatchActions", rs.WatchActionsRequest(run_id=run_id)),
+            ]
+        for path, message in unary:
+            code = _status(world, path, message)
+            assert code in refused, (path, run, action, code)
+        for path, message in streams:
+            code, _ = call_stream(world, path, message.SerializeToString())
+            assert code in refused, (path, run, action, code)
+    check_data_folder(world)
+    world.alive()
+
+
+@pytest.mark.parametrize("bad", ["../escape", "..", "a/b", "a\\b", "/etc", "a\x00b", "", "."])
+def test_the_data_folder_layout_refuses_path_names(tmp_path: Path, bad: str) -> None:
+    """Every file path the service builds goes through Layout, which takes plain names only."""
+    layout = Layout(tmp_path)
+    for run, action in ((bad, "a0"), ("r1", bad)):
+        with pytest.raises(ServiceFault) as info:
+            layout.action_dir(run, action)
+        assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(tmp_path.iterdir()) == []

@@ -6,6 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import python_task
 from flyteidl2.common import identifier_pb2 as ids
@@ -20,6 +21,7 @@ from flyte_run_widget.server.hub import Hub
 from flyte_run_widget.server.listing import build_query
 from flyte_run_widget.server.logfile import MAX_LINE_BYTES, LogReader, LogWriter, split_lines
 from flyte_run_widget.server.paths import Layout, check_name
+from flyte_run_widget.server.process import TaskProcess
 from flyte_run_widget.server.store import Store
 from flyte_run_widget.server.templates import render
 
@@ -53,6 +55,48 @@ def test_abort_while_queued_never_starts_the_process(tmp_path: Path) -> None:
         assert [r[2] for r in lines] == [b"aborted: not now"]
         assert not await executor.abort("rqueued0001", "again")  # no longer running here
 
+    asyncio.run(scenario())
+
+
+def test_abort_while_initializing_stops_the_process_before_the_task_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A process that is slow to start (a big environment, a slow disk) holds the attempt in
+    # INITIALIZING; an abort that comes then is kept, and the process is stopped as it starts.
+    started = []
+    real_start = TaskProcess.start.__func__  # type: ignore[attr-defined]
+
+    async def slow_start(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await gate.wait()
+        process = await real_start(cls, *args, **kwargs)
+        started.append(process.pid)
+        return process
+
+    monkeypatch.setattr(TaskProcess, "start", classmethod(slow_start))
+
+    async def scenario() -> None:
+        executor, store, details = _setup(tmp_path, "import time; time.sleep(1); print('ran')")
+        executor.start(details, run_pb2.RunSpec(), b"")
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if details.status.phase == P.ACTION_PHASE_INITIALIZING:
+                break
+        assert details.status.phase == P.ACTION_PHASE_INITIALIZING
+        aborting = asyncio.create_task(executor.abort("rqueued0001", "changed my mind"))
+        await asyncio.sleep(0.1)
+        gate.set()  # the process starts only now, after the abort
+        assert await aborting
+        row = store.get_run("rqueued0001")
+        assert row is not None
+        phases = [t.phase for t in row.details.attempts[0].phase_transitions]
+        assert phases == [P.ACTION_PHASE_QUEUED, P.ACTION_PHASE_INITIALIZING, P.ACTION_PHASE_ABORTED]
+        assert row.details.abort_info.reason == "changed my mind"
+        (pid,) = started
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        lines = [r[2] for r in LogReader(Layout(tmp_path).log_file("rqueued0001", "a0", 1)).read()]
+        assert b"ran" not in lines and lines[-1] == b"aborted: changed my mind", lines
+
+    gate = asyncio.Event()
     asyncio.run(scenario())
 
 

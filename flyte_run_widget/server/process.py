@@ -215,6 +215,9 @@ class TaskProcess:
         """SIGTERM to the whole group, SIGKILL to whatever is left after ``grace`` seconds."""
         signal_group(self.pid, signal.SIGTERM)
         if not await self.wait(grace):
+            # The relay finds the task's processes that left the group, but the group's SIGKILL
+            # ends the relay too: kill those first, from here.
+            relay.signal_escaped(self.pid, signal.SIGKILL)
             signal_group(self.pid, signal.SIGKILL)
             await self.wait()
 

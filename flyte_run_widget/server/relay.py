@@ -112,8 +112,12 @@ def _become_subreaper() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0)
 
 
-def _descendants_elsewhere() -> list[int]:
-    """Pids of our descendants outside our process group (they escaped killpg)."""
+def descendants_elsewhere(root: int) -> list[int]:
+    """Pids of ``root``'s descendants outside its process group (they escaped killpg)."""
+    try:
+        group = os.getpgid(root)
+    except ProcessLookupError:
+        return []
     children: dict[int, list[int]] = collections.defaultdict(list)
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -124,8 +128,8 @@ def _descendants_elsewhere() -> list[int]:
         except OSError:
             continue
         children[int(fields[1])].append(int(entry.name))  # fields: state, ppid, pgrp, ...
-    me, group, out = os.getpid(), os.getpgrp(), []
-    todo = list(children.get(me, ()))
+    out = []
+    todo = list(children.get(root, ()))
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, ()))
@@ -135,10 +139,11 @@ def _descendants_elsewhere() -> list[int]:
     return out
 
 
-def _signal_escaped(sig: int) -> None:
+def signal_escaped(root: int, sig: int) -> None:
+    """Signal ``root``'s descendants that left its group (the relay's, or from the service)."""
     if not os.path.isdir("/proc"):
         return
-    for pid in _descendants_elsewhere():
+    for pid in descendants_elsewhere(root):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
 
@@ -153,7 +158,7 @@ def main(argv: list[str]) -> int:
     def on_term(signum: int, frame: object) -> None:
         nonlocal stop_requested
         stop_requested = True  # the task gets the same signal (same group); we record its end
-        _signal_escaped(signum)  # and so do its processes that left the group
+        signal_escaped(me, signum)  # and so do its processes that left the group
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
@@ -212,7 +217,7 @@ def main(argv: list[str]) -> int:
     _write_json(status_path, {"code": code, "stderr_tail": tail, "term": stop_requested})
     relay.log.close()
     # Leftover children of the task die with the group; so does this relay.
-    _signal_escaped(signal.SIGKILL)
+    signal_escaped(me, signal.SIGKILL)
     os.killpg(0, signal.SIGKILL)
     return code  # pragma: no cover - not reached
 
