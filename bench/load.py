@@ -3,9 +3,10 @@
     python bench/load.py             # 100 runs x 60 s (6,000,000 lines)
     python bench/load.py --quick     # 20 runs x 10 s
 
-Checks that every line reaches the log (on disk for every run, through TailLogs for the runs
-that live followers watched) and samples the service's RSS and CPU, and the relays', once a
-second. Prints a JSON report.
+Checks that every line reaches the log once, in order and intact (on disk for every run, through
+TailLogs for the runs that live followers watched), samples the service's RSS and CPU, and the
+relays', once a second, and checks that the service's memory stays bounded (no growth in the
+second half of the run beyond 10 MB). Prints a JSON report; exits 1 when a check fails.
 """
 
 from __future__ import annotations
@@ -65,11 +66,21 @@ def task(rate: int, seconds: float) -> task_definition_pb2.TaskSpec:
     return task_definition_pb2.TaskSpec(task_template=template, short_name="logger")
 
 
+def line(j: int) -> str:
+    return f"line {j} of the load benchmark, some text to make it real"
+
+
 def follow(stub: run_logs_service_pb2_grpc.RunLogsServiceStub, action_id: object, out: list[int]) -> None:
+    """Count the USER lines TailLogs delivers; -1 if one is out of place (lost, repeated, garbled)."""
     count = 0
     for resp in stub.TailLogs(rl.TailLogsRequest(action_id=action_id), timeout=600):
         for group in resp.logs:
-            count += sum(1 for ln in group.lines if ln.originator == payload_pb2.USER)
+            for ln in group.lines:
+                if ln.originator == payload_pb2.USER:
+                    if ln.message.rstrip("\n") != line(count):
+                        out.append(-1)
+                        return
+                    count += 1
     out.append(count)
 
 
@@ -153,12 +164,18 @@ def main() -> int:
         reader = LogReader(layout.log_file(action_id.run.name, "a0", 1))
         count = 0
         while batch := reader.read():
-            count += sum(1 for r in batch if r[1] == payload_pb2.USER)
+            for r in batch:
+                if r[1] == payload_pb2.USER:
+                    count = count + 1 if r[2].decode() == line(count) else -(10**9)  # out of place
         per_run.append(count)
     channel.close()
     proc.terminate()
     proc.wait()
     rss = [s["service_rss_mb"] for s in samples]
+    # Bounded: the service's memory in the second half of the run is not above the first half's
+    # peak by more than noise (it holds no per-line state; followers stream from the files).
+    half = len(rss) // 2
+    growth = round(max(rss[half:]) - max(rss[: max(1, half)]), 1)
     report = {
         "runs": runs,
         "seconds": seconds,
@@ -171,11 +188,15 @@ def main() -> int:
         "wall_seconds": round(wall, 1),
         "service_cpu_seconds": round(cpu_seconds, 1),
         "service_rss_mb_first_max_last": [rss[0], max(rss), rss[-1]],
+        "service_rss_growth_second_half_mb": growth,
+        "memory_bounded": growth <= 10,
+        "bench_process_rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
         "relays_rss_mb_max": max(s["relays_rss_mb"] for s in samples),
         "samples": samples,
     }
     print(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=2))
     ok = report["lines_on_disk"] == report["lines_expected"] and all(c == expected for c in followed)
+    ok = ok and report["runs_missing_lines"] == 0 and bool(report["memory_bounded"])
     return 0 if ok else 1
 
 

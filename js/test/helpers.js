@@ -110,7 +110,7 @@ export function logsMsg(attempt, first, batch, done = false) {
 
 /**
  * What the kernel sends (flyte_run_widget/logs.py encode_batch): columns as DataViews, the way
- * JupyterLab hands buffers to a widget. Text loses a trailing newline, as in to_wire.
+ * JupyterLab hands buffers to a widget. Text loses a trailing newline, as in to_columns.
  */
 export function encodeBatch(batch) {
   const texts = batch.map((l) => String(l[2]).replace(/\n$/, ''))

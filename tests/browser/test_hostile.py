@@ -22,6 +22,7 @@ def hostile() -> str:
     out.write(b"bomb " + b"\x1b[31m\x1b[1m\x1b[42m" * 100_000 + b"bomb-end\n")
     out.write(b"big " + b"A" * (10 * 1024 * 1024) + b" big-end\n")
     out.write(b"<a href='javascript:alert(8)'>js-link</a> <img src=http://example.invalid/x.png>\n")
+    out.write(b"<script>alert(12)</script> script-end <svg onload=alert(13)>\n")
     out.write(b"last-line\n")
     out.flush()
     return "done"
@@ -29,6 +30,17 @@ task = frw.task(hostile, name="<img src=x onerror=alert(9)>")
 run = frw.run(task)
 run
 """
+
+# A task whose error message is markup: the widget's error panel shows it as text.
+FAILING = r"""
+def failing() -> None:
+    raise ValueError("<script>alert(10)</script><img src=x onerror=alert(11)> err-end")
+bad = frw.run(frw.task(failing, name="failing"))
+bad
+"""
+
+
+ERROR_TEXT = "() => [...document.querySelectorAll('.frw')].map((e) => e.innerText).join('\\n')"
 
 
 def test_hostile_log_text_is_inert_and_the_view_stays_responsive(lab: Lab, service) -> None:
@@ -43,7 +55,8 @@ def test_hostile_log_text_is_inert_and_the_view_stays_responsive(lab: Lab, servi
             foreign.append(request.url)
 
     lab.page.on("request", on_request)
-    nb = lab.write_notebook("hostile_text", [code_cell(setup_cell(service.endpoint) + HOSTILE)])
+    cells = [code_cell(setup_cell(service.endpoint) + HOSTILE), code_cell(FAILING)]
+    nb = lab.write_notebook("hostile_text", cells)
     lab.open(nb)
     lab.run_all()
     lab.page.wait_for_selector(FRW, timeout=30_000)
@@ -61,13 +74,20 @@ def test_hostile_log_text_is_inert_and_the_view_stays_responsive(lab: Lab, servi
     lab.page.wait_for_timeout(1500)
     text = lab.page.eval_on_selector(FRW, "(e) => e.innerText")
     lab.page.fill(f"{FRW} .frw-filter", "")
-    for marker in ("after-nul", "end-bad-utf8", "osc-link-end", "js-link"):
+    lab.wait_for(
+        lambda: "err-end" in lab.page.evaluate(ERROR_TEXT),
+        "the failed run's error to be shown ({})",
+        90,
+        detail=lambda: lab.page.evaluate(ERROR_TEXT)[-300:],
+    )
+    assert "<script>alert(10)</script><img src=x onerror=alert(11)> err-end" in lab.page.evaluate(ERROR_TEXT)
+    for marker in ("after-nul", "end-bad-utf8", "osc-link-end", "js-link", "script-end"):
         assert marker in text or marker in "\n".join(lab.row_texts()), f"{marker!r} not shown as text"
     assert "<img src=x onerror=alert(9)>" in lab.page.eval_on_selector(FRW, "(e) => e.innerText")
     hrefs = lab.page.eval_on_selector_all(f"{FRW} a", "(els) => els.map((a) => a.getAttribute('href'))")
     assert all(h and h.startswith(("http://", "https://")) for h in hrefs), f"non-http links: {hrefs}"
     injected = lab.page.eval_on_selector_all(
-        ".frw img, .frw script, .frw svg, .frw iframe, .frw [onerror], .frw [onload]",
+        ".frw img, .frw script, .frw iframe, .frw [onerror], .frw [onload], .frw svg",
         "(els) => els.map((e) => e.outerHTML)",
     )
     shot = lab.screenshot("hostile")
