@@ -228,9 +228,10 @@ _w = _bench["widgets"][0] if _bench["widgets"] else run.widget()
 _target = "{target}"
 _last_ts = None
 for _log in _w._logs.values():
-    for _ln in reversed(_log.held):
-        if _ln[2].startswith(_target):
-            _last_ts = _ln[0]
+    for _b in reversed(_log.blocks):  # column blocks, newest last
+        _hits = [_i for _i in range(len(_b) - 1, -1, -1) if _b.texts[_i].startswith(_target)]
+        if _hits:
+            _last_ts = _b.stamps[_hits[0]]
             break
 _s = _bench["sends"]
 _per_sec = {{}}

@@ -13,6 +13,8 @@ from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.common import list_pb2, phase_pb2
 from flyteidl2.task import common_pb2, run_pb2
 from flyteidl2.workflow import run_definition_pb2 as rd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flyte_run_widget.server import model
 from flyte_run_widget.server.executor import Executor
@@ -124,6 +126,33 @@ def test_log_file_keeps_bytes_and_waits_for_half_written_records(tmp_path: Path)
     path.write_bytes(data)
     assert [r[2] for r in reader.read()] == [b"yyyyy"]
     assert reader.read() == []
+
+
+_LINE = st.one_of(
+    st.binary(max_size=40),
+    st.text(max_size=20).map(str.encode),
+    st.sampled_from([b"", b"\xff\xfe raw", "caf\u00e9".encode(), b"x" * 16_000, b"y" * (MAX_LINE_BYTES + 3)]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    chunks=st.lists(
+        st.tuples(st.integers(0, 2**62), st.sampled_from([0, 1, 2]), st.lists(_LINE, max_size=8)), max_size=6
+    )
+)
+def test_append_lines_writes_what_append_writes_line_by_line(tmp_path_factory, chunks) -> None:
+    folder = tmp_path_factory.mktemp("lines")
+    one, many = folder / "one.log", folder / "many.log"
+    with LogWriter(one) as a, LogWriter(many) as b:
+        for ts, origin, lines in chunks:
+            for line in lines:
+                a.append(ts, origin, line)
+            b.append_lines(ts, origin, lines)
+        assert a.lines == b.lines
+    assert one.read_bytes() == many.read_bytes()
+    records = LogReader(many).read()
+    assert b"".join(r[2] for r in records) == b"".join(line for _, _, lines in chunks for line in lines)
 
 
 def test_split_lines_keeps_the_unfinished_rest() -> None:

@@ -108,6 +108,31 @@ class LogWriter:
             body = len(self._ts_field) + 1 + len(size) + n + len(origin)
             write(b"".join((b"\x0a", _len(body), self._ts_field, b"\x12", size, piece, b"\n", origin)))
 
+    def append_lines(self, ts_ns: int, originator: int, lines: list[bytes]) -> None:
+        """Lines that share a timestamp and an originator (one chunk a task printed): the same
+        records as :meth:`append` for each, built with a per-length prefix instead of per line."""
+        if self._legacy or not all(map(bytes.isascii, lines)) or max(map(len, lines), default=0) >= 16000:
+            for line in lines:  # the general path: UTF-8 checks, long lines cut into pieces
+                self.append(ts_ns, originator, line)
+            return
+        if ts_ns != self._ts_ns:
+            self._ts_ns, self._ts_field = ts_ns, _timestamp_field(ts_ns)
+        ts_field, origin = self._ts_field, _ORIGIN_FIELDS[originator]
+        fixed = len(ts_field) + 2 + len(origin)  # + the message's length varint and bytes
+        tail = b"\n" + origin
+        prefixes: dict[int, bytes] = {}
+        out: list[bytes] = []
+        add = out.extend
+        for line in lines:
+            n = len(line)
+            prefix = prefixes.get(n)
+            if prefix is None:
+                size = _len(n + 1)
+                prefix = prefixes[n] = b"\x0a" + _len(fixed + len(size) + n) + ts_field + b"\x12" + size
+            add((prefix, line, tail))
+        self._file.write(b"".join(out))
+        self.lines += len(lines)
+
     def flush(self) -> None:
         self._file.flush()
 

@@ -85,10 +85,7 @@ class _Relay:
     def emit(self, parts: list[bytes], is_stderr: bool) -> None:
         if not parts:
             return
-        ts = time.time_ns()
-        append = self.log.append
-        for line in parts:
-            append(ts, USER, line)
+        self.log.append_lines(time.time_ns(), USER, parts)
         self.log.flush()
         if is_stderr:
             self.tail.extend(parts[-_TAIL:])
