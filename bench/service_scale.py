@@ -2,7 +2,7 @@
 GetRunDetails (≤ 5 ms), p50/p99 over many calls with a bare grpc client.
 
     python bench/service_scale.py                # 10,000 runs, 1,000 ListRuns + 3,000 GetRunDetails
-    python bench/service_scale.py --quick        # 2,000 runs, 200 + 600 calls
+    python bench/service_scale.py --quick        # 1,000 runs, 200 + 600 calls
     python bench/service_scale.py --runs N --data-dir DIR   # keep/reuse a store (creates only the missing runs)
 
 Set-up: the service in a subprocess (bench/_service.py); N runs of a container task `true`,
@@ -113,7 +113,7 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--data-dir", type=Path)
     args = ap.parse_args()
-    n = args.runs or (2_000 if args.quick else 10_000)
+    n = args.runs or (1_000 if args.quick else 10_000)
     calls = args.calls or (200 if args.quick else 1_000)
     m = machine()
     tmp = None

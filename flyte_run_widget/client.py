@@ -1,5 +1,5 @@
-"""The async gRPC client: one ``grpc.aio`` channel on the background loop, errors mapped to
-exceptions that say what to do.
+"""The async gRPC client: ``grpc.aio`` channels on the background loop (one for runs, one for
+log tails on a connection of its own), errors mapped to exceptions that say what to do.
 
     client = get_client()
     resp = await client.unary("GetRunDetails", req, what="run 'abc'")
@@ -43,19 +43,25 @@ class Client:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._channel: grpc.aio.Channel | None = None
+        # Log tails get a connection of their own: on a shared one, log bytes the reader has
+        # not taken yet hold back the small watch messages queued behind them
+        # (bench/service_streams.py --shared coalesced about twice as many phase states).
+        self._log_channel: grpc.aio.Channel | None = None
         self._runs: run_service_pb2_grpc.RunServiceStub | None = None
         self._logs: run_logs_service_pb2_grpc.RunLogsServiceStub | None = None
         self._connect_lock: asyncio.Lock | None = None
 
     # -- connection -------------------------------------------------------------------------
 
-    def _new_channel(self) -> grpc.aio.Channel:
-        options = [
+    def _new_channel(self, own_connection: bool = False) -> grpc.aio.Channel:
+        options: list[tuple[str, str | int]] = [
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_permit_without_calls", 0),
             ("grpc.primary_user_agent", "flyte-run-widget"),
         ]
+        if own_connection:  # channels to one target otherwise share a subchannel (a connection)
+            options.append(("grpc.use_local_subchannel_pool", 1))
         target = self.config.endpoint.target
         if self.config.insecure:
             return grpc.aio.insecure_channel(target, options=options)
@@ -77,8 +83,9 @@ class Client:
                 await channel.close()
                 raise self._unreachable(why)
             self._channel = channel
+            self._log_channel = self._new_channel(own_connection=True)
             self._runs = run_service_pb2_grpc.RunServiceStub(channel)
-            self._logs = run_logs_service_pb2_grpc.RunLogsServiceStub(channel)
+            self._logs = run_logs_service_pb2_grpc.RunLogsServiceStub(self._log_channel)
 
     async def _wait_ready(self, channel: grpc.aio.Channel) -> str | None:
         """None once the channel is ready; otherwise why not, in words, as soon as that is
@@ -145,10 +152,8 @@ class Client:
         return ServiceUnavailableError(f"{msg}: {hint}", code="UNAVAILABLE", details=detail)
 
     async def _reset(self) -> None:
-        """Drop the channel; for the embedded service, find where it listens now."""
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            await channel.close()
+        """Drop the channels; for the embedded service, find where it listens now."""
+        await self.close()
         if self.config.embedded and self.config.data_dir is not None:
             from dataclasses import replace
 
@@ -159,9 +164,11 @@ class Client:
             self.config = replace(self.config, endpoint=parse_endpoint(endpoint))
 
     async def close(self) -> None:
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            await channel.close()
+        channels = (self._channel, self._log_channel)
+        self._channel = self._log_channel = None
+        for channel in channels:
+            if channel is not None:
+                await channel.close()
 
     def _metadata(self) -> list[tuple[str, str]]:
         md = [("x-request-id", uuid.uuid4().hex)]
