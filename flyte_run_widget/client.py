@@ -82,10 +82,14 @@ class Client:
             if why is not None:
                 await channel.close()
                 raise self._unreachable(why)
-            self._channel = channel
-            self._log_channel = self._new_channel(own_connection=True)
+            try:
+                log_channel = self._new_channel(own_connection=True)
+            except BaseException:  # e.g. the CA file went away: no half-made client
+                await channel.close()
+                raise
+            self._channel, self._log_channel = channel, log_channel
             self._runs = run_service_pb2_grpc.RunServiceStub(channel)
-            self._logs = run_logs_service_pb2_grpc.RunLogsServiceStub(self._log_channel)
+            self._logs = run_logs_service_pb2_grpc.RunLogsServiceStub(log_channel)
 
     async def _wait_ready(self, channel: grpc.aio.Channel) -> str | None:
         """None once the channel is ready; otherwise why not, in words, as soon as that is

@@ -93,7 +93,15 @@ class _AttemptLog:
         return start, Columns.join(parts) if parts else Columns([], [], [])
 
     def tail(self, n: int) -> list[str]:
-        return self.since(self.total - n)[1].texts
+        """The last ``n`` texts. Safe from the kernel's main thread while the loop adds: it
+        walks a copy of the block list (one C-level step) and reads no counters."""
+        texts: list[str] = []
+        for block in reversed(list(self.blocks)):
+            need = n - len(texts)
+            if need <= 0:
+                break
+            texts = block.texts[-need:] + texts
+        return texts
 
 
 def as_run(run: Any) -> Run:

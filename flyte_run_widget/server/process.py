@@ -217,7 +217,8 @@ class TaskProcess:
         if not await self.wait(grace):
             # The relay finds the task's processes that left the group, but the group's SIGKILL
             # ends the relay too: kill those first, from here.
-            relay.signal_escaped(self.pid, signal.SIGKILL)
+            if is_alive(self.pid, self.marker):  # the pid is still our relay, not a reused one
+                await asyncio.to_thread(relay.signal_escaped, self.pid, signal.SIGKILL)
             signal_group(self.pid, signal.SIGKILL)
             await self.wait()
 

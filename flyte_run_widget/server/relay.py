@@ -115,6 +115,8 @@ def descendants_elsewhere(root: int) -> list[int]:
         group = os.getpgid(root)
     except ProcessLookupError:
         return []
+    if group != root:  # a relay leads its own group; anything else is not one of ours
+        return []
     children: dict[int, list[int]] = collections.defaultdict(list)
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
