@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -189,3 +190,20 @@ def test_list_query_defaults_and_caps() -> None:
 
 def test_python_is_this_interpreter() -> None:
     assert python_task("pass").task_template.container.command[0] == sys.executable
+
+
+_JSONABLE = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_JSONABLE)
+def test_the_relays_json_is_what_json_reads_and_writes(value) -> None:
+    from flyte_run_widget.server.relay import _json
+
+    text = _json(value)
+    assert text.isascii() and json.loads(text) == value
+    assert text == json.dumps(value)  # byte for byte what it replaces
