@@ -12,7 +12,7 @@ mix), rounds interleaved (a b c d a b c d ...) so machine noise hits every varia
   a+  as (a), but reading every line's message, originator and timestamp (the protobuf floor)
   b   flyte_run_widget._follow.follow_logs over client.get_client(), counting lines
   c   (b) + what the widget's kernel side does with every batch: logs.to_columns, then split into
-      messages (widget._chunks: <= 5,000 lines / 512 KB) and logs.encode_batch (binary columns)
+      messages (_batches.chunks: <= 5,000 lines / 512 KB) and logs.encode_batch (binary columns)
   d   Run.show_logs(raw=True) with stdout going to /dev/null
   sdk the public flyte SDK's own log viewer (Run.show_logs() as a notebook with ipywidgets
       gets it: rich Live re-rendering the last 30 lines per line) fed the same lines: the
@@ -216,10 +216,10 @@ async def _variant_a(args: argparse.Namespace, read_all: bool) -> dict[str, Any]
 def _client_variant(args: argparse.Namespace, wire: bool) -> dict[str, Any]:
     import flyte_run_widget as frw
     from flyte_run_widget import _loop
+    from flyte_run_widget._batches import chunks
     from flyte_run_widget._follow import follow_logs
     from flyte_run_widget.client import get_client
     from flyte_run_widget.logs import encode_batch, to_columns
-    from flyte_run_widget.widget import _chunks
 
     frw.init(args.endpoint, project=PROJECT, domain=DOMAIN)
     run = frw.Run.get(args.run)  # connects the channel before the clock starts
@@ -233,7 +233,7 @@ def _client_variant(args: argparse.Namespace, wire: bool) -> dict[str, Any]:
                 t_first = time.perf_counter()
             if wire:
                 w = to_columns(batch)
-                for chunk in _chunks(w):
+                for chunk in chunks(w):
                     check.encoded(len(chunk), encode_batch(chunk))
                 check.batch(len(w), lambda i, w=w: (w.origins[i], w.texts[i]))
             else:
@@ -311,10 +311,10 @@ def _variant_live(args: argparse.Namespace) -> dict[str, Any]:
     """Create a run and tail it as variant (c) does while it prints."""
     import flyte_run_widget as frw
     from flyte_run_widget import _loop
+    from flyte_run_widget._batches import chunks
     from flyte_run_widget._follow import follow_logs
     from flyte_run_widget.client import get_client
     from flyte_run_widget.logs import encode_batch, to_columns
-    from flyte_run_widget.widget import _chunks
 
     frw.init(args.endpoint, project=PROJECT, domain=DOMAIN)
     list(frw.Run.listall(limit=1))  # connect first
@@ -341,7 +341,7 @@ def _variant_live(args: argparse.Namespace) -> dict[str, Any]:
                 first_ts = first_ts if first_ts is not None else users[0][0] / 1000
                 last_ts = users[-1][0] / 1000
                 max_lag = max(max_lag, now - last_ts)
-            for chunk in _chunks(w):
+            for chunk in chunks(w):
                 check.encoded(len(chunk), encode_batch(chunk))
             check.batch(len(w), lambda i, w=w: (w.origins[i], w.texts[i]))
         marks["max_lag"] = max_lag

@@ -15,10 +15,7 @@ import contextlib
 import html
 import re
 import time
-from bisect import bisect_right
-from collections import deque
 from collections.abc import Iterator
-from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -27,81 +24,16 @@ import traitlets as t
 from flyteidl2.workflow import run_definition_pb2
 
 from . import _loop
+from ._batches import AttemptLog, chunks
 from ._follow import follow_action, follow_logs
 from .errors import FlyteRunWidgetError
-from .logs import Columns, encode_batch, to_columns
+from .logs import encode_batch, to_columns
 from .phase import friendly_phase, is_success, is_terminal
 from .run import Run
 
 _STATIC = Path(__file__).parent / "static"
 FLUSH_INTERVAL = 0.25
-# A message is one task in the browser's main thread (decode + append): ~5,000 lines or
-# ~512 KB keeps each one far below 50 ms, and 1M lines still take only ~200 messages.
-MAX_BATCH_LINES = 5_000
-MAX_BATCH_CHARS = 512 * 1024
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-
-
-class _AttemptLog:
-    """One attempt's lines: the last ``capacity`` for replay, plus what the views lack.
-
-    Lines are held as the column blocks they arrived in, so nothing is built per line."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.blocks: deque[Columns] = deque()
-        self.held = 0  # lines in blocks
-        self.total = 0  # lines seen; the first held line has index total - held
-        self.sent = 0  # lines already pushed to the views
-        self.done = False
-        self.done_sent = False
-
-    @property
-    def first_held(self) -> int:
-        return self.total - self.held
-
-    def add(self, cols: Columns) -> None:
-        n = len(cols)
-        if not n:
-            return
-        self.blocks.append(cols)
-        self.held += n
-        self.total += n
-        excess = self.held - self.capacity
-        while excess > 0:
-            first = self.blocks[0]
-            if len(first) <= excess:
-                self.blocks.popleft()
-                self.held -= len(first)
-                excess -= len(first)
-            else:
-                self.blocks[0] = first.slice(excess)
-                self.held -= excess
-                excess = 0
-
-    def since(self, index: int) -> tuple[int, Columns]:
-        """The held lines from ``index`` on (or from the first held one), as one block."""
-        start = max(index, self.first_held)
-        parts: list[Columns] = []
-        pos = self.total  # index of the line after the block being looked at
-        for block in reversed(self.blocks):
-            if pos <= start:
-                break
-            pos -= len(block)
-            parts.append(block.slice(start - pos) if pos < start else block)
-        parts.reverse()
-        return start, Columns.join(parts) if parts else Columns([], [], [])
-
-    def tail(self, n: int) -> list[str]:
-        """The last ``n`` texts. Safe from the kernel's main thread while the loop adds: it
-        walks a copy of the block list (one C-level step) and reads no counters."""
-        texts: list[str] = []
-        for block in reversed(list(self.blocks)):
-            need = n - len(texts)
-            if need <= 0:
-                break
-            texts = block.texts[-need:] + texts
-        return texts
 
 
 def as_run(run: Any) -> Run:
@@ -142,7 +74,7 @@ class RunWidget(anywidget.AnyWidget):
             raise ValueError("max_lines must be at least 1")
         self.run = as_run(run)
         super().__init__(max_lines=max_lines, **kwargs)
-        self._logs: dict[int, _AttemptLog] = {}
+        self._logs: dict[int, AttemptLog] = {}
         self._tasks: set[concurrent.futures.Future[Any]] = set()
         self._aborted = False
         self._closed = False
@@ -204,7 +136,7 @@ class RunWidget(anywidget.AnyWidget):
                 self._state_from_pb2(self.run.pb2.action, details)
                 for n in self.log_attempts:
                     if n not in self._logs:
-                        self._logs[n] = _AttemptLog(self.max_lines)
+                        self._logs[n] = AttemptLog(self.max_lines)
                         self._spawn(self._tail(n))
             if is_success(self.run.raw_phase):
                 out = await self.run.outputs.aio()
@@ -255,15 +187,15 @@ class RunWidget(anywidget.AnyWidget):
                 log.sent = total
                 log.done_sent = done
 
-    def _send_range(self, attempt: int, log: _AttemptLog, start: int, stop: int, done: bool) -> None:
+    def _send_range(self, attempt: int, log: AttemptLog, start: int, stop: int, done: bool) -> None:
         """Send lines [start, stop) in bounded messages; lines the buffer dropped are skipped,
         and the view counts the gap as dropped."""
         first, lines = log.since(start)
         if len(lines) > stop - first:
             lines = lines.slice(0, max(0, stop - first))
-        chunks = list(_chunks(lines)) or [lines]
-        for n, chunk in enumerate(chunks):
-            last = n == len(chunks) - 1
+        parts = list(chunks(lines)) or [lines]
+        for n, chunk in enumerate(parts):
+            last = n == len(parts) - 1
             msg = {"type": "logs", "attempt": attempt, "first": first, "count": len(chunk)}
             msg["done"] = done and last
             self.send(msg, buffers=encode_batch(chunk))
@@ -371,34 +303,6 @@ class RunWidget(anywidget.AnyWidget):
         data["text/plain"] = repr(self.run)
         data["text/html"] = self.static_html()
         return bundle
-
-
-def _chunks(lines: Columns) -> Iterator[Columns]:
-    """Split lines into messages bounded by line count and by characters (a line's text plus
-    its 13 bytes of offset, timestamp and originator)."""
-    n = len(lines)
-    if n <= MAX_BATCH_LINES and sum(map(len, lines.texts)) + 13 * n <= MAX_BATCH_CHARS:
-        if n:
-            yield lines
-        return
-    ends = list(accumulate(map(len, lines.texts), initial=0))  # ends[i]: chars before line i
-    start = 0
-    while start < n:
-        # the last stop with ends[stop] - ends[start] + 13 * (stop - start) within the budget
-        limit = ends[start] + 13 * start + MAX_BATCH_CHARS
-        stop = (
-            bisect_right(
-                range(n + 1),
-                limit,
-                lo=start,
-                hi=min(n, start + MAX_BATCH_LINES) + 1,
-                key=lambda i: ends[i] + 13 * i,
-            )
-            - 1
-        )
-        stop = max(stop, start + 1)  # a line longer than the budget travels alone
-        yield lines.slice(start, stop)
-        start = stop
 
 
 def _elapsed_text(start_ms: float, end_ms: float) -> str:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import flyte_run_widget as frw
-from flyte_run_widget import widget as widget_mod
+from flyte_run_widget import _batches as batches_mod
 from flyte_run_widget.logs import Columns, decode_batch, encode_batch
 
 
@@ -86,8 +86,8 @@ def test_log_batches_are_bounded_and_complete(client):
     assert _wait_until(lambda: any(m.get("done") for m in rec.messages), timeout=60)
     user = [line[2] for line in rec.lines() if line[1] != 2]
     assert user == [f"line {i} <script>alert(1)</script>" for i in range(n)]
-    assert all(len(m["lines"]) <= widget_mod.MAX_BATCH_LINES for m in rec.messages)
-    assert all(sum(len(x[2]) for x in m["lines"]) <= widget_mod.MAX_BATCH_CHARS for m in rec.messages)
+    assert all(len(m["lines"]) <= batches_mod.MAX_BATCH_LINES for m in rec.messages)
+    assert all(sum(len(x[2]) for x in m["lines"]) <= batches_mod.MAX_BATCH_CHARS for m in rec.messages)
     assert len(rec.messages) <= n / 1000, "lines travel in batches, never one message per line"
     w.close()
 
@@ -201,7 +201,7 @@ def _cols(start: int, n: int, width: int = 3) -> Columns:
     since=st.integers(-5, 700),
 )
 def test_attempt_log_holds_the_last_lines_in_blocks(sizes, capacity, since):
-    log = widget_mod._AttemptLog(capacity)
+    log = batches_mod.AttemptLog(capacity)
     total = 0
     for n in sizes:
         log.add(_cols(total, n))
@@ -218,16 +218,16 @@ def test_attempt_log_holds_the_last_lines_in_blocks(sizes, capacity, since):
 @given(widths=st.lists(st.integers(0, 300_000), min_size=0, max_size=40))
 def test_messages_are_bounded_and_keep_every_line_in_order(widths):
     lines = Columns(["x" * w for w in widths], [float(i) for i in range(len(widths))], [2] * len(widths))
-    original = widget_mod.MAX_BATCH_LINES
-    widget_mod.MAX_BATCH_LINES = 7  # small, so that both bounds are hit
+    original = batches_mod.MAX_BATCH_LINES
+    batches_mod.MAX_BATCH_LINES = 7  # small, so that both bounds are hit
     try:
-        chunks = list(widget_mod._chunks(lines))
+        chunks = list(batches_mod.chunks(lines))
     finally:
-        widget_mod.MAX_BATCH_LINES = original
+        batches_mod.MAX_BATCH_LINES = original
     assert [s for c in chunks for s in c.stamps] == lines.stamps
     for c, after in zip(chunks, [*chunks[1:], None][: len(chunks)], strict=True):
         assert 1 <= len(c) <= 7
         size = sum(map(len, c.texts)) + 13 * len(c)
-        assert size <= widget_mod.MAX_BATCH_CHARS or len(c) == 1, "only a line over the budget travels alone"
+        assert size <= batches_mod.MAX_BATCH_CHARS or len(c) == 1, "only a line over the budget travels alone"
         if after is not None:  # and no message stops early
-            assert len(c) == 7 or size + len(after.texts[0]) + 13 > widget_mod.MAX_BATCH_CHARS
+            assert len(c) == 7 or size + len(after.texts[0]) + 13 > batches_mod.MAX_BATCH_CHARS
