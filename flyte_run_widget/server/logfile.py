@@ -108,10 +108,7 @@ class LogWriter:
                 except UnicodeDecodeError:
                     write(b"\x01" + _HEADER.pack(ts_ns, originator, len(piece)) + piece)
                     continue
-            n = len(piece) + 1
-            size = _len(n)
-            body = len(self._ts_field) + 1 + len(size) + n + len(origin)
-            write(b"".join((b"\x0a", _len(body), self._ts_field, b"\x12", size, piece, b"\n", origin)))
+            write(b"".join((self._prefix(len(piece), origin), piece, b"\n", origin)))
 
     def append_lines(self, ts_ns: int, originator: int, lines: list[bytes]) -> None:
         """Lines that share a timestamp and an originator (one chunk a task printed): the same
@@ -122,8 +119,7 @@ class LogWriter:
             return
         if ts_ns != self._ts_ns:
             self._ts_ns, self._ts_field = ts_ns, _timestamp_field(ts_ns)
-        ts_field, origin = self._ts_field, _ORIGIN_FIELDS[originator]
-        fixed = len(ts_field) + 2 + len(origin)  # + the message's length varint and bytes
+        origin = _ORIGIN_FIELDS[originator]
         tail = b"\n" + origin
         prefixes: dict[int, bytes] = {}
         out: list[bytes] = []
@@ -132,11 +128,17 @@ class LogWriter:
             n = len(line)
             prefix = prefixes.get(n)
             if prefix is None:
-                size = _len(n + 1)
-                prefix = prefixes[n] = b"\x0a" + _len(fixed + len(size) + n) + ts_field + b"\x12" + size
+                prefix = prefixes[n] = self._prefix(n, origin)
             add((prefix, line, tail))
         self._file.write(b"".join(out))
         self.lines += len(lines)
+
+    def _prefix(self, n: int, origin: bytes) -> bytes:
+        """A record up to its text of ``n`` bytes, which ``b"\\n" + origin`` then ends: the
+        element's tag and length, the timestamp, the message's tag and length."""
+        size = _len(n + 1)
+        body = len(self._ts_field) + 1 + len(size) + n + 1 + len(origin)
+        return b"\x0a" + _len(body) + self._ts_field + b"\x12" + size
 
     def flush(self) -> None:
         self._file.flush()
