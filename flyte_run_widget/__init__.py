@@ -9,6 +9,7 @@ run.wait(); run.outputs()
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from . import errors
@@ -35,6 +36,10 @@ __all__ = [
     "task",
 ]
 __version__ = "0.1.0"
+
+# Silent unless the application configures logging (as httpx and requests do): without a handler
+# here, Python's last-resort handler would print our warnings into notebook cells.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str) -> Any:

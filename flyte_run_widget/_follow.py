@@ -7,7 +7,7 @@ async for details in follow_action(client, action_id):
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from flyteidl2.common import identifier_pb2
@@ -18,6 +18,8 @@ from .client import Client
 from .errors import LogsNotAvailableError, NotFoundError, ServiceUnavailableError
 from .phase import is_terminal
 
+logger = logging.getLogger(__name__)
+
 #: Called with ("reconnecting", why) when a stream dropped and ("connected", "") once it is back.
 ConnectionCallback = Callable[[str, str], None]
 
@@ -27,7 +29,8 @@ MAX_FAILURES = 5
 
 
 class _Backoff:
-    def __init__(self, patience: int | None) -> None:
+    def __init__(self, what: str, patience: int | None) -> None:
+        self.what = what
         self.patience = patience  # failures in a row before giving up; None: never
         self.failures = 0
         self.delay = BACKOFF_START
@@ -39,7 +42,17 @@ class _Backoff:
     async def fail(self, error: Exception) -> None:
         self.failures += 1
         if self.patience is not None and self.failures >= self.patience:
+            logger.error(
+                "%s: giving up after %d failed attempts to reconnect: %s", self.what, self.failures, error
+            )
             raise error
+        logger.warning(
+            "%s: stream dropped (%s); reconnecting in %.3g s (failure %d)",
+            self.what,
+            error,
+            self.delay,
+            self.failures,
+        )
         await asyncio.sleep(self.delay)
         self.delay = min(self.delay * 2, BACKOFF_MAX)
 
@@ -57,6 +70,20 @@ def _notify(cb: ConnectionCallback | None, state: str, why: str = "") -> None:
         cb(state, why)
 
 
+def _reconnected(cb: ConnectionCallback | None, what: str) -> None:
+    logger.info("%s: reconnected", what)
+    _notify(cb, "connected")
+
+
+async def _reconnect(client: Client, what: str) -> None:
+    """Make a new connection before subscribing again. If that fails, the next subscription
+    fails too and counts against the backoff, so the error is only logged here."""
+    try:
+        await client.reconnect()
+    except ServiceUnavailableError as e:
+        logger.debug("%s: reconnect failed: %s", what, e)
+
+
 def _action_label(action_id: identifier_pb2.ActionIdentifier) -> str:
     return f"run {action_id.run.name!r}"
 
@@ -70,15 +97,16 @@ async def follow_action(
     """Yield action details from WatchActionDetails until a terminal phase, re-subscribing when
     the stream drops or ends early; after ``patience`` failures in a row (None: never) the
     last error is raised."""
-    backoff = _Backoff(patience)
+    what = _action_label(action_id)
+    backoff = _Backoff(what, patience)
     req = run_service_pb2.WatchActionDetailsRequest(action_id=action_id)
     reconnecting = False
     while True:
         try:
-            async for resp in client.stream("WatchActionDetails", req, what=_action_label(action_id)):
+            async for resp in client.stream("WatchActionDetails", req, what=what):
                 if reconnecting:
                     reconnecting = False
-                    _notify(on_connection, "connected")
+                    _reconnected(on_connection, what)
                 backoff.ok()
                 yield resp.details
                 if is_terminal(resp.details.status.phase):
@@ -88,14 +116,14 @@ async def follow_action(
         except asyncio.CancelledError:
             if not _closed_under_us():
                 raise
+            logger.debug("%s: another stream reconnected the channel; subscribing again", what)
             continue
         except ServiceUnavailableError as e:
             why, error = str(e), e
         reconnecting = True
         _notify(on_connection, "reconnecting", why)
         await backoff.fail(error)
-        with contextlib.suppress(ServiceUnavailableError):
-            await client.reconnect()
+        await _reconnect(client, what)
 
 
 LogBatch = Sequence[payload_pb2.LogLine]
@@ -113,10 +141,10 @@ async def follow_logs(
 ) -> AsyncIterator[LogBatch]:
     """Yield batches of log lines of one attempt (1-based), from line ``start`` on, until the
     service ends the stream. A dropped stream is resumed by line position: no line twice."""
-    backoff = _Backoff(patience)
     wanted = start  # index of the next line to yield; survives reconnects
     req = run_logs_service_pb2.TailLogsRequest(action_id=action_id, attempt=attempt)
     what = f"logs of {_action_label(action_id)} attempt {attempt}"
+    backoff = _Backoff(what, patience)
     reconnecting = False
     not_found_delay = 0.1
     while True:
@@ -125,7 +153,7 @@ async def follow_logs(
             async for resp in client.stream("TailLogs", req, what=what):
                 if reconnecting:
                     reconnecting = False
-                    _notify(on_connection, "connected")
+                    _reconnected(on_connection, what)
                 backoff.ok()
                 for group in resp.logs:
                     lines = group.lines
@@ -144,17 +172,18 @@ async def follow_logs(
                     code=e.code,
                     details=e.details,
                 ) from None
+            logger.debug("%s: not there yet, asking again in %.3g s", what, not_found_delay)
             await asyncio.sleep(not_found_delay)
             not_found_delay = min(not_found_delay * 2, 2.0)
         except asyncio.CancelledError:
             if not _closed_under_us():
                 raise
+            logger.debug("%s: another stream reconnected the channel; subscribing again", what)
         except ServiceUnavailableError as e:
             reconnecting = True
             _notify(on_connection, "reconnecting", str(e))
             await backoff.fail(e)
-            with contextlib.suppress(ServiceUnavailableError):
-                await client.reconnect()
+            await _reconnect(client, what)
 
 
 async def _is_finished(client: Client, action_id: identifier_pb2.ActionIdentifier) -> bool:

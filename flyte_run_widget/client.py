@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import uuid
@@ -29,6 +30,8 @@ from .errors import (
     ServiceError,
     ServiceUnavailableError,
 )
+
+logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
 UNARY_TIMEOUT = 30.0
@@ -194,6 +197,7 @@ class Client:
                 return await self._method(name)(request, metadata=self._metadata(), timeout=timeout)
             except grpc.aio.AioRpcError as e:
                 if e.code() == grpc.StatusCode.UNAVAILABLE and attempt == 0:
+                    logger.info("%s: service unavailable (%s); reconnecting to retry once", name, e.details())
                     await self._reconnect_or_raise(e)
                     continue
                 raise self.map_error(e, what=what) from None

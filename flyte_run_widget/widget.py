@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import html
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -31,8 +33,12 @@ from .logs import encode_batch, to_columns
 from .phase import friendly_phase, is_success, is_terminal
 from .run import Run
 
+logger = logging.getLogger(__name__)
+
 _STATIC = Path(__file__).parent / "static"
 FLUSH_INTERVAL = 0.25
+_WATCHING = "following the run"
+_MAX_NOTICES = 5
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 
@@ -84,8 +90,8 @@ class RunWidget(anywidget.AnyWidget):
         self._route_clicks_early()
         _install_kernel_pump()
         if follow:
-            self._spawn(self._watch())
-            self._spawn(self._flusher())
+            self._spawn(self._watch(), _WATCHING)
+            self._spawn(self._flusher(), "sending log lines to the view")
 
     # -- state ------------------------------------------------------------------------------
 
@@ -118,10 +124,35 @@ class RunWidget(anywidget.AnyWidget):
 
     # -- background work --------------------------------------------------------------------
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any, what: str) -> None:
+        """Run ``coro`` on the background loop. ``what`` names the job in a notice if it fails:
+        a job that died silently would leave the widget frozen while it looks live."""
         fut = _loop.submit(coro)
         self._tasks.add(fut)
-        fut.add_done_callback(self._tasks.discard)
+        fut.add_done_callback(functools.partial(self._task_done, what))
+
+    def _task_done(self, what: str, fut: concurrent.futures.Future[Any]) -> None:
+        self._tasks.discard(fut)
+        if fut.cancelled():
+            return
+        error = fut.exception()
+        if error is not None:
+            self._failed(what, error)
+
+    def _failed(self, what: str, error: BaseException) -> None:
+        """An unexpected error ended a job: tell the user in the widget and the package log."""
+        logger.error("%s stopped for run %s", what, self.run.name, exc_info=error)
+        self._add_notice(
+            f"{what} stopped after an unexpected error ({type(error).__name__}: {error}); "
+            "flyte_run_widget.RunWidget(run) starts a fresh widget"
+        )
+        if what == _WATCHING:
+            self._set_connection("closed", "the widget stopped following the run")
+
+    def _add_notice(self, text: str) -> None:
+        # Several jobs can fail at once; one notice must not hide another.
+        kept = [line for line in self.notice.split("\n") if line and line != text]
+        self.notice = "\n".join([*kept, text][-_MAX_NOTICES:])
 
     def _set_connection(self, state: str, message: str) -> None:
         self.connection = {"state": state, "message": message}
@@ -137,11 +168,12 @@ class RunWidget(anywidget.AnyWidget):
                 for n in self.log_attempts:
                     if n not in self._logs:
                         self._logs[n] = AttemptLog(self.max_lines)
-                        self._spawn(self._tail(n))
+                        self._spawn(self._tail(n), f"following the logs of attempt {n}")
             if is_success(self.run.raw_phase):
                 out = await self.run.outputs.aio()
                 self.outputs = _outputs_text(out.named)
         except FlyteRunWidgetError as e:
+            logger.error("run %s: stopped following the run: %s", self.run.name, e)
             self._set_connection("closed", str(e))
         finally:
             if self.busy == "waiting":
@@ -149,7 +181,7 @@ class RunWidget(anywidget.AnyWidget):
             self._pending.set()  # let the flusher see the end
 
     async def _tail(self, attempt: int) -> None:
-        log = self._logs[attempt]
+        buf = self._logs[attempt]
         try:
             stream = follow_logs(
                 self.run.client,
@@ -159,13 +191,17 @@ class RunWidget(anywidget.AnyWidget):
                 patience=None,
             )
             async for batch in stream:
-                log.add(to_columns(batch))
+                buf.add(to_columns(batch))
                 self._pending.set()
         except FlyteRunWidgetError as e:
-            self.notice = f"logs of attempt {attempt}: {e}"
-        finally:
-            log.done = True
+            logger.warning("run %s: logs of attempt %d: %s", self.run.name, attempt, e)
+            self._add_notice(f"logs of attempt {attempt}: {e}")
+        except BaseException:
+            # Not marked done: the view must not call an interrupted log complete.
             self._pending.set()
+            raise
+        buf.done = True
+        self._pending.set()
 
     async def _flusher(self) -> None:
         # Sleeps until there is something to send, so a silent run costs no wake-ups; then
@@ -175,7 +211,7 @@ class RunWidget(anywidget.AnyWidget):
             await asyncio.sleep(FLUSH_INTERVAL)
             self._pending.clear()
             self._flush()
-            if self.run.done() and all(log.done_sent for log in self._logs.values()):
+            if self.run.done() and all(buf.done_sent for buf in self._logs.values()):
                 return
 
     def _flush(self) -> None:
@@ -206,7 +242,7 @@ class RunWidget(anywidget.AnyWidget):
     def _on_frontend_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
         # Runs on the kernel's main thread; all state changes happen on the background loop.
         if isinstance(content, dict):
-            _loop.get_loop().call_soon_threadsafe(self._handle, content)
+            _loop.get_loop().call_soon_threadsafe(self._handle_safely, content)
 
     def _route_clicks_early(self) -> None:
         """Handle Abort and Wait clicks even while a cell blocks the kernel's main thread.
@@ -231,12 +267,21 @@ class RunWidget(anywidget.AnyWidget):
                     and isinstance(content, dict)
                     and content.get("type") in ("abort", "wait")
                 ):
-                    _loop.get_loop().call_soon_threadsafe(self._handle, content)
+                    _loop.get_loop().call_soon_threadsafe(self._handle_safely, content)
             except Exception:  # must never break the kernel's message routing
-                pass
+                logger.warning(
+                    "could not route a click early; it is handled when the cell ends", exc_info=True
+                )
             return original(data, default)
 
         comm._reply_subshell_for = route
+
+    def _handle_safely(self, content: dict[str, Any]) -> None:
+        # A callback on the loop: an error here would only reach asyncio's default handler.
+        try:
+            self._handle(content)
+        except Exception as e:
+            self._failed(f"answering a {str(content.get('type'))[:40]!r} message from the view", e)
 
     def _handle(self, content: dict[str, Any]) -> None:
         kind = content.get("type")
@@ -257,16 +302,21 @@ class RunWidget(anywidget.AnyWidget):
             return
         self._aborted = True
         self.busy = "aborting"
-        self._spawn(self._abort(reason))
+        self._spawn(self._abort(reason), "aborting the run")
 
     async def _abort(self, reason: str) -> None:
         try:
             await self.run.abort.aio(reason=reason)
             self._state_from_pb2(self.run.pb2.action)
         except FlyteRunWidgetError as e:
-            self.notice = f"abort failed: {e}"
+            logger.warning("run %s: abort failed: %s", self.run.name, e)
+            self._add_notice(f"abort failed: {e}")
             self.busy = ""
             self._aborted = False
+        except BaseException:
+            self.busy = ""
+            self._aborted = False
+            raise
 
     # -- lifecycle and static output -----------------------------------------------------------
 

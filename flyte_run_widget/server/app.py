@@ -26,7 +26,7 @@ from .paths import Layout
 from .service import RunService, add_to_server
 from .store import Store
 
-log = logging.getLogger("flyte_run_widget.server")
+log = logging.getLogger(__name__)
 
 SERVER_FILE = "server.json"
 SERVER_FILE_VERSION = 1

@@ -30,7 +30,7 @@ from .results import Outcome, failure, read_outcome
 from .store import RunRow, Store
 from .templates import render
 
-log = logging.getLogger("flyte_run_widget.server")
+log = logging.getLogger(__name__)
 
 RESTARTED = "the service restarted while this run was running"
 

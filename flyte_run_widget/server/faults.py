@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-log = logging.getLogger("flyte_run_widget.server")
+log = logging.getLogger(__name__)
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")

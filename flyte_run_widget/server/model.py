@@ -7,6 +7,7 @@ advance(details, ACTION_PHASE_RUNNING, now_ns)
 from __future__ import annotations
 
 import getpass
+import logging
 import time
 
 from flyteidl2.common import identifier_pb2, identity_pb2, phase_pb2
@@ -15,6 +16,8 @@ from flyteidl2.workflow import run_definition_pb2 as rd
 from google.protobuf import timestamp_pb2
 
 from .. import phase as phases
+
+log = logging.getLogger(__name__)
 
 QUEUED = phase_pb2.ACTION_PHASE_QUEUED
 INITIALIZING = phase_pb2.ACTION_PHASE_INITIALIZING
@@ -41,6 +44,7 @@ def local_identity() -> identity_pb2.EnrichedIdentity:
     try:
         user = getpass.getuser()
     except Exception:  # no login name (some containers): still say something
+        log.debug("no login name for the service's user; runs are created by 'local'", exc_info=True)
         user = "local"
     return identity_pb2.EnrichedIdentity(
         user=identity_pb2.User(
