@@ -2,7 +2,7 @@
  * A bounded log of one attempt: the newest `capacity` lines, oldest first.
  *
  *     const buf = new LineBuffer(3)
- *     buf.append(0, [[ts, 1, 'hello\n']])   // -> { added: 1, skipped: 0, gap: 0 }
+ *     buf.append(0, decodeBatch(msg.count, buffers))   // -> { added: 1, skipped: 0, gap: 0 }
  *
  * Two numberings:
  * - the *log index* is the kernel's 0-based position of a line in the attempt's log. `end` is
@@ -41,13 +41,11 @@ export class LineBuffer {
   }
 
   /**
-   * Add a batch whose first line has log index `first`: an array of `[ts, origin, text]` or a
-   * decoded binary batch. Lines already held (a replay) are skipped; a jump past `end` counts
-   * the missing lines as dropped.
+   * Add a decoded batch (batch.js) whose first line has log index `first`. Lines already held
+   * (a replay) are skipped; a jump past `end` counts the missing lines as dropped.
    */
   append(first, lines) {
-    const columns = !Array.isArray(lines)
-    const count = columns ? lines.count : lines.length
+    const count = lines.count
     let skipped = 0
     let gap = 0
     let start = 0
@@ -61,16 +59,8 @@ export class LineBuffer {
       if (gap) this.end = first // an empty batch past the end: those lines are gone too
       return { added: 0, skipped, gap }
     }
-    if (columns) {
-      const { ts, origin, text, offsets } = lines
-      for (let i = start; i < count; i++) this.push(ts[i], origin[i], text, offsets[i], offsets[i + 1])
-    } else {
-      for (let i = start; i < count; i++) {
-        const line = lines[i]
-        const text = stripNewline(line[2])
-        this.push(Number(line[0]) || 0, Number(line[1]) || 0, text, 0, text.length)
-      }
-    }
+    const { ts, origin, text, offsets } = lines
+    for (let i = start; i < count; i++) this.push(ts[i], origin[i], text, offsets[i], offsets[i + 1])
     const added = count - start
     this.end = first + count
     return { added, skipped, gap }
@@ -141,10 +131,4 @@ export class LineBuffer {
 function sanitizeCapacity(n) {
   n = Math.floor(Number(n))
   return Number.isFinite(n) && n >= 1 ? n : 100000
-}
-
-function stripNewline(text) {
-  text = typeof text === 'string' ? text : String(text ?? '')
-  if (text.endsWith('\n')) text = text.slice(0, text.endsWith('\r\n') ? -2 : -1)
-  return text
 }

@@ -74,15 +74,20 @@ export class LogStore {
     return buf
   }
 
-  /** A `logs` message: columns in `buffers` (see batch.js), or a JSON `lines` array. */
+  /** A `logs` message: `count` lines in four column buffers (see batch.js). */
   handle(msg, buffers) {
     if (!msg || msg.type !== 'logs') return
     const attempt = Number(msg.attempt)
-    if (!Number.isInteger(attempt)) return
-    let lines = Array.isArray(msg.lines) ? msg.lines : []
-    if (msg.count !== undefined) {
-      lines = decodeBatch(msg.count, buffers)
-      if (!lines) return
+    const lines = Number.isInteger(attempt) ? decodeBatch(msg.count, buffers) : null
+    if (!lines) {
+      // Only a bug (or a kernel of another version) sends one: say so where a developer looks.
+      console.warn('flyte-run-widget: ignored a malformed log batch', {
+        attempt: msg.attempt,
+        first: msg.first,
+        count: msg.count,
+        buffers: Array.isArray(buffers) ? buffers.map((b) => b?.byteLength) : typeof buffers,
+      })
+      return
     }
     const buf = this.buffer(attempt)
     const first = Number.isInteger(msg.first) && msg.first >= 0 ? msg.first : buf.end

@@ -1,8 +1,8 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { decodeBatch } from '../src/batch.js'
 import { LineBuffer } from '../src/ringbuffer.js'
 import { attachStore } from '../src/store.js'
-import { binaryLogsMsg, encodeBatch, fakeModel, lines } from './helpers.js'
+import { decoded, encodeBatch, fakeModel, lines, logsMsg } from './helpers.js'
 
 const texts = (buf) => {
   const out = []
@@ -74,9 +74,9 @@ describe('binary batches in the store', () => {
     const store = attachStore(model)
     const seen = []
     store.subscribe((a) => seen.push(a))
-    model.receive(...binaryLogsMsg(1, 0, lines(0, 3)))
-    model.receive(...binaryLogsMsg(1, 0, lines(0, 4))) // replay: only line 3 is new
-    model.receive(...binaryLogsMsg(1, 10, lines(10, 2), true)) // 4..9 never arrived
+    model.receive(...logsMsg(1, 0, lines(0, 3)))
+    model.receive(...logsMsg(1, 0, lines(0, 4))) // replay: only line 3 is new
+    model.receive(...logsMsg(1, 10, lines(10, 2), true)) // 4..9 never arrived
     const buf = store.buffer(1)
     expect(texts(buf)).toEqual(['line 1', 'line 2', 'line 3', 'line 10', 'line 11'])
     expect(buf.end).toBe(12)
@@ -84,8 +84,24 @@ describe('binary batches in the store', () => {
     expect(buf.done).toBe(true)
     expect(buf.tsAt(buf.nextSeq - 1)).toBe(1700000000011)
     expect(seen).toEqual([1, 1, 1])
-    model.receive({ type: 'logs', attempt: 1, first: 12, count: 2 }, []) // malformed: ignored
-    expect(buf.end).toBe(12)
+    store.dispose()
+  })
+
+  it('ignores a batch it cannot decode, with a console warning', () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const model = fakeModel()
+    const store = attachStore(model)
+    model.receive(...logsMsg(1, 0, lines(0, 3)))
+    const [msg, buffers] = logsMsg(1, 3, lines(3, 2))
+    model.receive({ ...msg, count: 5 }, buffers) // columns too short
+    model.receive({ ...msg, attempt: 'one' }, buffers)
+    model.receive({ type: 'logs', attempt: 1, first: 3, lines: lines(3, 2) }) // not the kernel's form
+    expect(store.buffer(1).end).toBe(3)
+    expect(warn).toHaveBeenCalledTimes(3)
+    expect(warn.mock.calls[0][0]).toMatch(/malformed log batch/)
+    expect(warn.mock.calls[0][1]).toEqual({ attempt: 1, first: 3, count: 5, buffers: [12, 12, 16, 2] })
+    model.receive({ type: 'other' }) // not a log batch at all: nothing to say
+    expect(warn).toHaveBeenCalledTimes(3)
     store.dispose()
   })
 
@@ -102,7 +118,7 @@ describe('binary batches in the store', () => {
     buf.append(0, decodeBatch(5, encodeBatch(batch)))
     expect(texts(buf)).toEqual(['c', 'dé', ''])
     expect(buf.src[0]).toBe(buf.src[1]) // one string, not one per line
-    buf.append(5, lines(5, 1))
+    buf.append(5, decoded(lines(5, 1)))
     expect(texts(buf)).toEqual(['dé', '', 'line 5'])
     buf.resize(2)
     expect(texts(buf)).toEqual(['', 'line 5'])

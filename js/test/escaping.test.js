@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { renderWidget } from '../src/widget.js'
 import { attachStore } from '../src/store.js'
-import { binaryLogsMsg, fakeModel, logsMsg, manualFrames } from './helpers.js'
+import { fakeModel, logsMsg, manualFrames } from './helpers.js'
 
 const IMG = '<img src=x onerror=alert(1)>'
 const SCRIPT = '<script>alert(1)</script>'
@@ -33,7 +33,7 @@ describe('escaping', () => {
     const alert = vi.fn()
     vi.stubGlobal('alert', alert)
     const { model, el, frames } = mount()
-    model.receive(...binaryLogsMsg(1, 0, [
+    model.receive(...logsMsg(1, 0, [
       [0, 1, `${IMG} 😀 日本`],
       [0, 1, `nul\u0000${SCRIPT}`],
       [0, 2, `\x1b[31m${IMG}\x1b[0m café`],
@@ -51,11 +51,11 @@ describe('escaping', () => {
     const alert = vi.fn()
     vi.stubGlobal('alert', alert)
     const { model, el, frames } = mount()
-    model.receive(logsMsg(1, 0, [
-      [0, 1, `${IMG}\n`],
-      [0, 1, `${SCRIPT}\n`],
-      [0, 1, `\x1b[31m${IMG}\x1b[0m <b>bold?</b>\n`],
-      [0, 2, '<a href="javascript:alert(1)">x</a>\n'],
+    model.receive(...logsMsg(1, 0, [
+      [0, 1, `${IMG}`],
+      [0, 1, `${SCRIPT}`],
+      [0, 1, `\x1b[31m${IMG}\x1b[0m <b>bold?</b>`],
+      [0, 2, '<a href="javascript:alert(1)">x</a>'],
     ]))
     frames.run()
     const rows = [...el.querySelectorAll('.frw-row')].map((r) => r.textContent)

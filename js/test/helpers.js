@@ -1,3 +1,5 @@
+import { decodeBatch } from '../src/batch.js'
+
 // A stand-in for the anywidget model (which only exists in a browser with a kernel) and a
 // manual animation-frame queue, so tests decide when a frame runs.
 
@@ -98,31 +100,40 @@ export function manualFrames({ step = 1000 } = {}) {
   }
 }
 
-export function lines(from, count, make = (i) => `line ${i}\n`) {
+/** `[ts, origin, text]` triples; texts as the kernel keeps them (no trailing newline). */
+export function lines(from, count, make = (i) => `line ${i}`) {
   const out = []
   for (let i = from; i < from + count; i++) out.push([1700000000000 + i, 1, make(i)])
   return out
 }
 
-export function logsMsg(attempt, first, batch, done = false) {
-  return { type: 'logs', attempt, first, lines: batch, done }
-}
-
 /**
  * What the kernel sends (flyte_run_widget/logs.py encode_batch): columns as DataViews, the way
- * JupyterLab hands buffers to a widget. Text loses a trailing newline, as in to_columns.
+ * JupyterLab hands buffers to a widget. test/golden.test.js holds this to the kernel's bytes.
  */
 export function encodeBatch(batch) {
-  const texts = batch.map((l) => String(l[2]).replace(/\n$/, ''))
+  const n = batch.length
+  const texts = new Array(n)
+  const offsets = new Uint32Array(n + 1)
+  const ts = new Float64Array(n)
+  const origin = new Uint8Array(n)
+  for (let i = 0; i < n; i++) {
+    const [stamp, from, text] = batch[i]
+    texts[i] = text
+    offsets[i + 1] = offsets[i] + text.length // UTF-16 code units, as the kernel counts them
+    ts[i] = stamp
+    origin[i] = from
+  }
   const data = new TextEncoder().encode(texts.join(''))
-  const offsets = new Uint32Array(batch.length + 1)
-  texts.forEach((t, i) => (offsets[i + 1] = offsets[i] + t.length))
-  const ts = Float64Array.from(batch, (l) => l[0])
-  const origin = Uint8Array.from(batch, (l) => l[1])
-  return [data, offsets, ts, origin].map((a) => new DataView(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength)))
+  return [data, offsets, ts, origin].map((a) => new DataView(a.buffer, a.byteOffset, a.byteLength))
 }
 
-/** A binary `logs` message and its buffers: `model.receive(...binaryLogsMsg(1, 0, lines(0, 3)))`. */
-export function binaryLogsMsg(attempt, first, batch, done = false) {
+/** A `logs` message and its buffers: `model.receive(...logsMsg(1, 0, lines(0, 3)))`. */
+export function logsMsg(attempt, first, batch, done = false) {
   return [{ type: 'logs', attempt, first, count: batch.length, done }, encodeBatch(batch)]
+}
+
+/** The decoded form LineBuffer.append takes: `buf.append(0, decoded(lines(0, 3)))`. */
+export function decoded(batch) {
+  return decodeBatch(batch.length, encodeBatch(batch))
 }

@@ -167,7 +167,7 @@ describe('lifecycle (the anywidget contract)', () => {
     const el1 = document.createElement('div')
     const cleanup1 = await widget.render({ model: proxy(model, layout), el: el1 })
     expect(model.sent).toEqual([{ type: 'logs_request', attempt: 2, from: 0 }])
-    model.receive(logsMsg(2, 0, lines(0, 42)))
+    model.receive(...logsMsg(2, 0, lines(0, 42)))
     const el2 = document.createElement('div')
     const cleanup2 = await widget.render({ model: proxy(model, layout), el: el2 })
     expect(model.sent.at(-1)).toEqual({ type: 'logs_request', attempt: 2, from: 42 })
@@ -185,7 +185,7 @@ describe('lifecycle (the anywidget contract)', () => {
     const before = model.listenerCount()
     const el = document.createElement('div')
     const cleanup = renderWidget({ model, el, env: { frames } })
-    model.receive(logsMsg(1, 0, lines(0, 10)))
+    model.receive(...logsMsg(1, 0, lines(0, 10)))
     expect(vi.getTimerCount()).toBe(1) // the clock
     expect(frames.pending).toBe(1)
     cleanup()
@@ -200,7 +200,7 @@ describe('lifecycle (the anywidget contract)', () => {
   it('renders without initialize() (an old host) and cleans up after itself', () => {
     const el = document.createElement('div')
     const cleanup = renderWidget({ model, el, env: { frames: manualFrames() } })
-    model.receive(logsMsg(2, 0, lines(0, 3)))
+    model.receive(...logsMsg(2, 0, lines(0, 3)))
     expect(model.sent).toEqual([{ type: 'logs_request', attempt: 2, from: 0 }])
     cleanup()
     expect(model.listenerCount()).toBe(0)
