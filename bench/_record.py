@@ -82,13 +82,18 @@ def figure(
     the summary judges it from the numbers. Op "is" takes a text bound ("all") and the verdict
     from `met`, for figures that are not one number; `display` replaces the formatted value.
     """
+
+    def tidy(x: float | str | None) -> float | str | None:
+        # Four decimals below 1,000 and one above keep every digit a table shows, not float noise.
+        return round(x, 4 if abs(x) < 1000 else 1) if isinstance(x, float) else x
+
     return {
         "figure": name,
-        "value": value,
+        "value": tidy(value),
         "unit": unit,
         "display": display,
         "baseline": baseline,
-        "baseline_value": baseline_value,
+        "baseline_value": tidy(baseline_value),
         "target": list(target) if target else None,
         "met": met,
         "note": note,
@@ -133,7 +138,7 @@ class Record:
     def write(self, figures: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> Path:
         RESULTS.mkdir(parents=True, exist_ok=True)
         path = RESULTS / f"{self.name}.json"
-        path.write_text(json.dumps(self.data(figures, extra), indent=1, ensure_ascii=False) + "\n")
+        path.write_text(json.dumps(self.data(figures, extra), indent=2, ensure_ascii=False) + "\n")
         print(
             f"figures: {path.relative_to(REPO)} (bench/run --summary puts them in BENCHMARKS.md)",
             file=sys.stderr,

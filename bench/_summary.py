@@ -95,7 +95,8 @@ def target_text(f: dict[str, Any]) -> str:
     if t is None:
         return "—"
     op, bound, on = t
-    what = f"{number(bound)}× baseline" if on == "ratio" else quantity(bound, f["unit"])
+    b = bound if isinstance(bound, str) else f"{bound:,g}"
+    what = f"{b}× baseline" if on == "ratio" else f"{b} {f['unit']}".rstrip()
     ok = verdict(f)
     return f"{OPS[op]} {what}: ".lstrip() + ("met" if ok else "**not met**" if ok is False else "?")
 
@@ -129,7 +130,7 @@ def render(records: list[dict[str, Any]]) -> str:
                 f"| `{rec['command']}` | {commit} | {load_text(rec['machine'])} |"
             )
     machines = sorted({f"nproc {r['machine']['nproc']}, {r['machine']['cpu']}" for r in records})
-    dates = sorted(r["date"] for r in records)
+    dates = sorted(r["date"].replace("T", " ")[:16] for r in records)
     out = [
         BEGIN,
         "",

@@ -205,7 +205,7 @@ def headline(results: dict[str, list[dict]]) -> list[dict]:
         figure(
             "(c) client CPU per line",
             us_per_line("c"),
-            "µs",
+            "µs/line",
             baseline="bare grpc stub (a)" if a else None,
             baseline_value=us_per_line("a"),
         ),
