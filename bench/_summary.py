@@ -95,8 +95,10 @@ def target_text(f: dict[str, Any]) -> str:
     if t is None:
         return "—"
     op, bound, on = t
-    b = bound if isinstance(bound, str) else f"{bound:,g}"
-    what = f"{b}× baseline" if on == "ratio" else f"{b} {f['unit']}".rstrip()
+    if isinstance(bound, str):
+        what = bound
+    else:
+        what = f"{bound:,g}× baseline" if on == "ratio" else f"{bound:,g} {f['unit']}".rstrip()
     ok = verdict(f)
     return f"{OPS[op]} {what}: ".lstrip() + ("met" if ok else "**not met**" if ok is False else "?")
 
