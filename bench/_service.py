@@ -18,6 +18,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
+# Full reports, traces, screenshots: not committed (the figures are, see _record.py).
+RAW = RESULTS / "raw"
 
 
 def repo_env() -> dict[str, str]:
@@ -135,9 +137,9 @@ def machine_line(m: dict[str, str]) -> str:
 
 
 def save(name: str, text: str, data: object) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    RAW.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    md = RESULTS / f"{name}-{stamp}.md"
+    md = RAW / f"{name}-{stamp}.md"
     md.write_text(text)
-    (RESULTS / f"{name}-{stamp}.json").write_text(json.dumps(data, indent=2))
+    (RAW / f"{name}-{stamp}.json").write_text(json.dumps(data, indent=2))
     return md

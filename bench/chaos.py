@@ -34,6 +34,8 @@ from flyteidl2.workflow import run_service_pb2 as rs
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _record import Record, figure
+
 from flyte_run_widget.phase import TERMINAL_PHASES
 from flyte_run_widget.server.logfile import LogReader
 from flyte_run_widget.server.paths import Layout
@@ -136,6 +138,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     cycles = args.cycles or (5 if args.quick else 50)
+    rec = Record("chaos")
     rnd = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="frw-chaos-"))
     data = root / "data"
@@ -291,6 +294,16 @@ def main() -> int:
         "problem_count": len(problems),
     }
     print(json.dumps(report, indent=2))
+    rec.write(
+        [
+            figure(
+                f"{cycles} SIGKILL + restart cycles, {len(intent)} runs: problems found",
+                len(problems),
+                display=f"{len(problems)} ({len(snapshots):,} snapshots, {lines_total:,} task lines checked)",
+                target=("==", 0, "value"),
+            )
+        ]
+    )
     stubs.channel.close()
     service.proc.terminate()  # type: ignore[union-attr]
     service.proc.wait()  # type: ignore[union-attr]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _record import Record, figure
 from _service import REPO, machine, machine_line, repo_env, save
 
 STMT = {
@@ -70,8 +71,13 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int)
-    ap.add_argument("--flyte-python", default=str(REPO / ".venv-sdk" / "bin" / "python"))
+    ap.add_argument(
+        "--flyte-python",
+        default=os.environ.get("FRW_SDK_PYTHON") or str(REPO / ".venv-sdk" / "bin" / "python"),
+        help="the public flyte SDK's python (default: $FRW_SDK_PYTHON, else .venv-sdk/bin/python)",
+    )
     args = ap.parse_args()
+    rec = Record("import_time")
     repeats = args.repeats or (10 if args.quick else 30)
     ours = sys.executable
     env = repo_env()
@@ -147,6 +153,27 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     print(f"saved {save('import_time', text, data)}", file=sys.stderr)
+    ours_imp = statistics.median(s[0] for s in samples["flyte_run_widget"])
+    widget_imp = statistics.median(s[0] for s in samples["flyte_run_widget.RunWidget"])
+    rec.write(
+        [
+            figure(
+                "`import flyte_run_widget`, median",
+                ours_imp,
+                "s",
+                baseline=f"`import flyte` {flyte_version}" if base_imp else None,
+                baseline_value=base_imp,
+                target=("<=", 0.3, "value"),
+            ),
+            figure(
+                "`from flyte_run_widget import RunWidget`, median",
+                widget_imp,
+                "s",
+                baseline=f"`import flyte` {flyte_version}" if base_imp else None,
+                baseline_value=base_imp,
+            ),
+        ]
+    )
     return 0
 
 

@@ -36,6 +36,8 @@ sys.path.insert(0, str(REPO))
 
 import contextlib
 
+from _record import Record, figure
+
 from flyte_run_widget.server.logfile import LogReader
 from flyte_run_widget.server.paths import Layout
 
@@ -94,6 +96,7 @@ def main() -> int:
     args = parser.parse_args()
     runs = args.runs or (20 if args.quick else 100)
     seconds = args.seconds or (10.0 if args.quick else 60.0)
+    rec = Record("load")
     data = Path(tempfile.mkdtemp(prefix="frw-load-")) / "data"
     data.mkdir()
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -197,6 +200,20 @@ def main() -> int:
     print(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=2))
     ok = report["lines_on_disk"] == report["lines_expected"] and all(c == expected for c in followed)
     ok = ok and report["runs_missing_lines"] == 0 and bool(report["memory_bounded"])
+    lost = report["lines_expected"] - report["lines_on_disk"]
+    complete = sum(c == expected for c in followed)
+    rec.write(
+        [
+            figure(
+                f"{runs} runs × {args.rate:,} lines/s × {seconds:g} s: every line kept, memory bounded",
+                None,
+                display=f"{lost:,} of {report['lines_expected']:,} lines lost; {complete} of {len(followed)} "
+                f"live followers complete; service RSS +{growth:g} MB in the second half",
+                target=("is", "none lost, ≤ 10 MB growth", "value"),
+                met=ok,
+            )
+        ]
+    )
     return 0 if ok else 1
 
 

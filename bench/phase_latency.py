@@ -47,6 +47,7 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
+from _record import Record, figure
 from _service import Service, machine, machine_line, save
 from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.workflow import run_service_pb2 as rs
@@ -337,6 +338,29 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def headline(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The summary's rows: p99 detection latency of each observer against the poller beside it."""
+    out = []
+    for key, name, target in (
+        ("trait", "phase change → RunWidget trait, p99", 50.0),
+        ("dom", "phase change → DOM badge (Chromium), p99", 150.0),
+    ):
+        rows = data.get(key)
+        if rows:
+            ours, poll = rows[0], rows[-1]
+            out.append(
+                figure(
+                    f"{name} ({ours['n']} states)",
+                    ours["p99"],
+                    "ms",
+                    baseline="GetRunDetails polled 1/s",
+                    baseline_value=poll["p99"],
+                    target=("<=", target, "value"),
+                )
+            )
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -350,6 +374,7 @@ def main() -> int:
     dom_runs = args.dom_runs or (15 if args.quick else 50)
     sleep_s = 0.3
     random.seed(1)
+    rec = Record("phase_latency")
     m = machine()
     tmp = Path(tempfile.mkdtemp(prefix="frw-bench-phase-"))
     lines = ["## Phase change → widget trait and → DOM", "", f"Machine: {machine_line(m)}", ""]
@@ -395,6 +420,7 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     print(f"saved {save('phase_latency', text, data)}", file=sys.stderr)
+    rec.write(headline(data))
     return 0
 
 

@@ -38,6 +38,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
+from _record import Record, figure
 from _service import Service, machine, machine_line, save
 from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.common import list_pb2
@@ -115,6 +116,7 @@ def main() -> int:
     args = ap.parse_args()
     n = args.runs or (1_000 if args.quick else 10_000)
     calls = args.calls or (200 if args.quick else 1_000)
+    rec = Record("service_scale")
     m = machine()
     tmp = None
     data_dir = args.data_dir
@@ -274,6 +276,29 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     print(f"saved {save('service_scale', text, data)}", file=sys.stderr)
+    floor = next(ms for label, _k, ms, _c, _t in results if label.startswith("floor"))
+    shown = {
+        "ListRuns first page": "first page",
+        "ListRuns pages": "every page via token",
+        "GetRunDetails": "",
+    }
+    figs = []
+    for label, _k, ms, _cpu, target in results:
+        what = next((v for k, v in shown.items() if label.startswith(k)), None)
+        if what is None or target is None:
+            continue
+        call = label.split(" ", 1)[0]
+        figs.append(
+            figure(
+                f"{total:,} runs stored: {call}{', ' + what if what else ''}, p99",
+                pct(ms, 99),
+                "ms",
+                baseline="GetRunDetails of a missing run (gRPC floor)",
+                baseline_value=pct(floor, 99),
+                target=("<=", target, "value"),
+            )
+        )
+    rec.write(figs)
     return 0
 
 

@@ -51,6 +51,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
+from _record import Record, figure
 from _service import Service, machine, machine_line, save
 from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.workflow import run_definition_pb2 as rd
@@ -213,6 +214,7 @@ def main() -> int:
     args = ap.parse_args()
     lines = args.lines or (1_000 if args.quick else 3_000)
     sleep_s = args.sleep or (0.2 if args.quick else 0.5)
+    rec = Record("service_streams")
     m = machine()
     tmp = Path(tempfile.mkdtemp(prefix="frw-bench-streams-"))
     try:
@@ -303,6 +305,19 @@ def main() -> int:
         "samples": sampler.samples,
     }
     print(f"saved {save('service_streams', text, data)}", file=sys.stderr)
+    what = f"{len(checks)} watch + {len(tails_ok)} TailLogs streams"
+    rec.write(
+        [
+            figure(
+                f"{what}: every transition and line delivered",
+                None,
+                display=f"{complete} of {len(checks)} watches, {sum(t[0] for t in tails_ok)} of {len(tails_ok)} tails",
+                target=("is", "all", "value"),
+                met=all_ok,
+            ),
+            figure(f"{what}: watch delivery latency, p99", pct(lat, 99), "ms"),
+        ]
+    )
     return 0 if all_ok else 1
 
 

@@ -42,6 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
+from _record import Record, figure
 from _service import REPO, Service, machine, machine_line, repo_env, save
 from _tail_variants import DOMAIN, PROJECT, attempt_seconds, task_spec, worker
 
@@ -170,6 +171,60 @@ def report(
     return "\n".join(out) + "\n"
 
 
+SDK_NOTE = (
+    "Not the same work: the flyte SDK's viewer formats every line with rich and re-renders its last "
+    "30 lines into a terminal view for each one; (c) turns batches into the widget's binary messages "
+    "and renders nothing (the browser does). It is issue #4's baseline for log following in a "
+    "notebook, not a like-for-like comparison."
+)
+
+
+def headline(results: dict[str, list[dict]]) -> list[dict]:
+    """The summary's rows: the widget's kernel path (c) against the bare stub and the SDK viewer."""
+
+    def rate(v: str) -> float | None:
+        rs = results.get(v)
+        return statistics.median(r["lines_per_s"] for r in rs) if rs else None
+
+    def us_per_line(v: str) -> float | None:
+        rs = results.get(v)
+        return statistics.median(r["cpu_s"] / r["count"] * 1e6 for r in rs) if rs else None
+
+    c, a, sdk = rate("c"), rate("a"), rate("sdk")
+    if c is None:
+        return []
+    out = [
+        figure(
+            "TailLogs → widget batches (c), median",
+            c,
+            "lines/s",
+            baseline="bare grpc stub (a)" if a else None,
+            baseline_value=a,
+            target=(">=", 500_000, "value"),
+        ),
+        figure(
+            "(c) client CPU per line",
+            us_per_line("c"),
+            "µs/line",
+            baseline="bare grpc stub (a)" if a else None,
+            baseline_value=us_per_line("a"),
+        ),
+    ]
+    if sdk:
+        out.append(
+            figure(
+                "(c) against the flyte SDK's log viewer",
+                c,
+                "lines/s",
+                baseline="SDK viewer (sdk)",
+                baseline_value=sdk,
+                target=(">=", 50, "ratio"),
+                note=SDK_NOTE,
+            )
+        )
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lines", type=int, default=1_000_000)
@@ -189,6 +244,7 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
+    rec = Record("tail_logs")
     if args.quick:
         args.lines = 100_000 if args.lines == 1_000_000 else args.lines
     args.rounds = args.rounds or (2 if args.quick else 3)
@@ -270,6 +326,7 @@ def main() -> None:
     )
     print(text)
     print(f"(saved to {path.relative_to(REPO)})", file=sys.stderr)
+    rec.write(headline(results))
 
 
 if __name__ == "__main__":

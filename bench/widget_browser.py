@@ -46,8 +46,9 @@ Figures (the browser's and the kernel's clocks are the same machine clock):
                       every task's wall and thread CPU time; for each task ≥ 50 ms its trace events
                       by self time (GC, layout, paint, JS calls) and the JS functions sampled in it
 
-Machine facts, a markdown table on stdout and in bench/results/ with a JSON copy, and a
-screenshot of the widget after the run in bench/results/.
+Machine facts, a markdown table on stdout and in bench/results/raw/ with a JSON copy, and a
+screenshot of the widget after the run there too; the headline figures in
+bench/results/widget_browser.json (committed; see bench/_record.py).
 
 JupyterLab, the kernelspec and Chromium come from tests/browser/conftest.py (reused, not copied);
 the Run service is bench/_service.py's.
@@ -73,7 +74,8 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 from _cdp import RawContext, heap_mb
 from _chrome_trace import TRACE_CATEGORIES, cpu_profile_top, trace_main_thread
 from _proc_cpu import cpu_snapshot, cpu_split, renice_renderers
-from _service import RESULTS, Service, machine, save
+from _record import Record, figure
+from _service import RAW, Service, machine, save
 
 from tests.browser.conftest import (
     CHROMIUM_ARGS,
@@ -445,7 +447,7 @@ class Bench:
                 "profile_top": profile,
                 "trace": tasks,
                 "cpu_split": cpu,
-                "screenshot": str(shot.relative_to(RESULTS.parents[1])),
+                "screenshot": str(shot.relative_to(RAW.parents[2])),
                 **perf,
             }
         finally:
@@ -728,6 +730,62 @@ def report(results: list[dict[str, Any]], m: dict[str, str], args: argparse.Name
     return "\n".join(out)
 
 
+def headline(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The summary's rows: the widget against plain printed output in the same run."""
+    w = next(r for r in results if r["scenario"] == "widget")
+    by = {(r["scenario"], r["lines"]): r for r in results if r["scenario"] != "widget"}
+    printed = next((r for (s, _n), r in by.items() if s == "print"), None)
+    free = next((r for (s, _n), r in by.items() if s == "print-unlimited"), None)
+
+    def label(r: dict[str, Any] | None, what: str) -> str | None:
+        return f"{r['scenario']} {r['lines']:,} lines, {what}" if r else None
+
+    def shown_per_s(r: dict[str, Any]) -> float | None:
+        t = (r["visible_after_cell_s"] if r["finished"] else r.get("settled_after_cell_s")) or r["timeout_s"]
+        return (r["lines_shown"] if r["scenario"] != "widget" else r["lines"]) / t if t else None
+
+    n = f"{w['lines']:,} lines"
+    out = [
+        figure(
+            f"widget, {n}: last line visible after it left the service",
+            w["visible_after_service_s"],
+            "s",
+            baseline=label(free, "after the print loop") if free and free["finished"] else None,
+            baseline_value=free["visible_after_service_s"] if free and free["finished"] else None,
+            target=("<=", 3.0, "value"),
+        ),
+        figure(
+            f"widget, {n}: longest main-thread task while streaming",
+            w["longest_task_ms"] if w["long_tasks"] else None,
+            "ms",
+            display=None if w["long_tasks"] else "none ≥ 50 ms",
+            baseline=label(printed, "default iopub limits"),
+            baseline_value=printed["longest_task_ms"] if printed else None,
+            target=("<=", 50.0, "value"),
+            met=not w["long_tasks"],
+        ),
+        figure(
+            f"widget, {n}: JS heap of the page at the end",
+            w["heap_end_mb"],
+            "MB",
+            baseline=label(free, "limits lifted"),
+            baseline_value=free["heap_end_mb"] if free else None,
+            target=("<=", 150.0, "value"),
+        ),
+    ]
+    if free:
+        out.append(
+            figure(
+                f"widget, {n}: lines shown per second, cell start → last line",
+                shown_per_s(w),
+                "lines/s",
+                baseline=label(free, "limits lifted"),
+                baseline_value=shown_per_s(free),
+            )
+        )
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="widget 100k lines, baselines 20k, no 1M baseline")
@@ -775,11 +833,12 @@ def main() -> int:
         return 0
     from importlib.metadata import version
 
+    rec = Record("widget_browser")
     m = machine()
     m["chromium"] = chromium_version(chromium)
     m["jupyterlab"] = version("jupyterlab")
     m["jupyter_server"] = version("jupyter_server")
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    RAW.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     tmp = Path(tempfile.mkdtemp(prefix="frw-bench-browser-"))
     results: list[dict[str, Any]] = []
@@ -787,7 +846,7 @@ def main() -> int:
     pw = sync_playwright().start()
     try:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        bench = Bench(browser, RESULTS, stamp, profile=args.profile, trace=args.trace)
+        bench = Bench(browser, RAW, stamp, profile=args.profile, trace=args.trace)
         bench.renice = args.renice_renderer
         if not args.playwright:
             bench.raw = chromium
@@ -829,6 +888,7 @@ def main() -> int:
     path = save("widget_browser", text, {"machine": m, "args": vars(args), "results": results})
     print(text)
     print(f"(saved {path})", file=sys.stderr)
+    rec.write(headline(results))
     return 0
 
 

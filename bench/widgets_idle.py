@@ -42,7 +42,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
-from _service import RESULTS, Service, machine, machine_line, save
+from _record import Record, figure
+from _service import RAW, Service, machine, machine_line, save
 from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.workflow import run_service_pb2 as rs
 from flyteidl2.workflow import run_service_pb2_grpc as rs_grpc
@@ -164,6 +165,7 @@ def main() -> int:
     if chromium is None:
         print("widgets_idle: skipped (needs Debian's chromium and playwright)")
         return 0
+    rec = Record("widgets_idle")
     m = machine()
     m["chromium"] = chromium_version(chromium)
     tmp = Path(tempfile.mkdtemp(prefix="frw-bench-idle-"))
@@ -219,8 +221,8 @@ def main() -> int:
                 page.wait_for_timeout(5000)
                 spy = None
                 if args.pyspy:
-                    RESULTS.mkdir(parents=True, exist_ok=True)
-                    out = RESULTS / f"widgets_idle-kernel-{int(time.time())}.txt"
+                    RAW.mkdir(parents=True, exist_ok=True)
+                    out = RAW / f"widgets_idle-kernel-{int(time.time())}.txt"
                     spy = subprocess.Popen(
                         [
                             str(Path(sys.executable).parent / "py-spy"),
@@ -287,6 +289,27 @@ def main() -> int:
     )
     print(text)
     print(f"saved {save('widgets_idle', text, {'machine': m, 'args': vars(args), **res})}", file=sys.stderr)
+    floor = f"same kernel, no widget ({f['seconds']:.0f} s)"
+    rec.write(
+        [
+            figure(
+                f"{args.widgets} idle widgets: kernel CPU ({w['seconds']:.0f} s window)",
+                w["kernel_cpu_pct"],
+                "% of a core",
+                baseline=floor,
+                baseline_value=f["kernel_cpu_pct"],
+                target=("<=", 2.0, "value"),
+            ),
+            figure(
+                f"{args.widgets} idle widgets: kernel → browser frames",
+                w["browser_per_s"],
+                "/s",
+                baseline=floor,
+                baseline_value=f["browser_per_s"],
+                target=("<=", 20.0, "value"),
+            ),
+        ]
+    )
     return 0
 
 
