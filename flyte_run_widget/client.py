@@ -16,10 +16,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from flyteidl2.cluster import payload_pb2 as cluster_pb2
+from flyteidl2.cluster import service_pb2_grpc as cluster_grpc
+from flyteidl2.dataproxy import dataproxy_service_pb2 as dp
+from flyteidl2.dataproxy import dataproxy_service_pb2_grpc as dp_grpc
 from flyteidl2.workflow import run_logs_service_pb2_grpc, run_service_pb2_grpc
 
 from . import _loop
-from .config import Config, build_config
+from .config import Config, build_config, parse_endpoint
 from .errors import (
     AlreadyFinishedError,
     AuthenticationError,
@@ -35,6 +39,9 @@ UNARY_TIMEOUT = 30.0
 _MAX_MESSAGE = 64 * 1024 * 1024
 
 _LOGS_RPCS = {"TailLogs"}
+# Where logs come from, per (org, project, domain): a DataProxyService stub, or _LEGACY for a
+# service without ClusterService/DataProxyService (it has RunLogsService).
+_LEGACY = "RunLogsService"
 
 
 class Client:
@@ -49,11 +56,14 @@ class Client:
         self._log_channel: grpc.aio.Channel | None = None
         self._runs: run_service_pb2_grpc.RunServiceStub | None = None
         self._logs: run_logs_service_pb2_grpc.RunLogsServiceStub | None = None
+        self._log_routes: dict[tuple[str, str, str], Any] = {}
+        # Channels to data-plane endpoints SelectCluster named, by endpoint.
+        self._data_channels: dict[str, grpc.aio.Channel] = {}
         self._connect_lock: asyncio.Lock | None = None
 
     # -- connection -------------------------------------------------------------------------
 
-    def _new_channel(self, own_connection: bool = False) -> grpc.aio.Channel:
+    def _new_channel(self, own_connection: bool = False, target: str | None = None) -> grpc.aio.Channel:
         options: list[tuple[str, str | int]] = [
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.keepalive_time_ms", 30_000),
@@ -62,7 +72,7 @@ class Client:
         ]
         if own_connection:  # channels to one target otherwise share a subchannel (a connection)
             options.append(("grpc.use_local_subchannel_pool", 1))
-        target = self.config.endpoint.target
+        target = target or self.config.endpoint.target
         if self.config.insecure:
             return grpc.aio.insecure_channel(target, options=options)
         roots = self.config.ca_cert.read_bytes() if self.config.ca_cert else None
@@ -168,8 +178,10 @@ class Client:
             self.config = replace(self.config, endpoint=parse_endpoint(endpoint))
 
     async def close(self) -> None:
-        channels = (self._channel, self._log_channel)
+        channels = (self._channel, self._log_channel, *self._data_channels.values())
         self._channel = self._log_channel = None
+        self._data_channels = {}
+        self._log_routes = {}
         for channel in channels:
             if channel is not None:
                 await channel.close()
@@ -201,9 +213,17 @@ class Client:
 
     async def stream(self, name: str, request: Any, *, what: str = "") -> AsyncIterator[Any]:
         """Iterate a server stream; errors arrive mapped. Reconnecting is the caller's choice,
-        because only the caller knows where to resume."""
+        because only the caller knows where to resume. TailLogs (a RunLogsService request) goes
+        where the service's ClusterService sends logs (see ``_tail_logs``)."""
         await self._ensure()
-        call = self._method(name)(request, metadata=self._metadata())
+        if name == "TailLogs":
+            async for item in self._tail_logs(request, what):
+                yield item
+            return
+        async for item in self._iterate(self._method(name)(request, metadata=self._metadata()), what):
+            yield item
+
+    async def _iterate(self, call: Any, what: str) -> AsyncIterator[Any]:
         try:
             async for item in call:
                 yield item
@@ -211,6 +231,65 @@ class Client:
             raise self.map_error(e, what=what) from None
         finally:
             call.cancel()
+
+    async def _tail_logs(self, request: Any, what: str) -> AsyncIterator[Any]:
+        """Flyte's log path since 2.1: SelectCluster(TAIL_LOGS), then DataProxyService/TailLogs on
+        the endpoint it names (this one when it names none); RunLogsService/TailLogs on a service
+        that implements neither. The responses have the same shape either way."""
+        proxy = await self._log_route(request.action_id)
+        if proxy is not _LEGACY:
+            call = proxy.TailLogs(
+                dp.TailLogsRequest(action_id=request.action_id, attempt=request.attempt),
+                metadata=self._metadata(),
+            )
+            answered = False
+            try:
+                async for item in call:
+                    answered = True
+                    yield item
+                return
+            except grpc.aio.AioRpcError as e:
+                if e.code() != grpc.StatusCode.UNIMPLEMENTED or answered:
+                    raise self.map_error(e, what=what) from None
+                self._log_routes[_scope(request.action_id)] = _LEGACY
+            finally:
+                call.cancel()
+        assert self._logs is not None
+        async for item in self._iterate(self._logs.TailLogs(request, metadata=self._metadata()), what):
+            yield item
+
+    async def _log_route(self, action_id: Any) -> Any:
+        key = _scope(action_id)
+        route = self._log_routes.get(key)
+        if route is not None:
+            return route
+        assert self._channel is not None and self._log_channel is not None
+        select = cluster_pb2.SelectClusterRequest(
+            operation=cluster_pb2.SelectClusterRequest.Operation.OPERATION_TAIL_LOGS, action_id=action_id
+        )
+        try:
+            resp = await cluster_grpc.ClusterServiceStub(self._channel).SelectCluster(
+                select, metadata=self._metadata(), timeout=UNARY_TIMEOUT
+            )
+        except grpc.aio.AioRpcError as e:
+            if e.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise self.map_error(e, what="choosing where to read logs (SelectCluster)") from None
+            route = _LEGACY
+        else:
+            route = dp_grpc.DataProxyServiceStub(self._data_channel(resp.cluster_endpoint))
+        self._log_routes[key] = route
+        return route
+
+    def _data_channel(self, endpoint: str) -> grpc.aio.Channel:
+        """The log channel for this endpoint; a new one, with the same TLS settings and token,
+        for another."""
+        assert self._log_channel is not None
+        target = parse_endpoint(endpoint).target if endpoint else ""
+        if not target or target == self.config.endpoint.target:
+            return self._log_channel
+        if target not in self._data_channels:
+            self._data_channels[target] = self._new_channel(own_connection=True, target=target)
+        return self._data_channels[target]
 
     async def _reconnect_or_raise(self, error: grpc.aio.AioRpcError) -> None:
         try:
@@ -272,6 +351,11 @@ class Client:
                 details=details,
             )
         return ServiceError(f"{subject} failed at {target}: {name}: {details}", code=name, details=details)
+
+
+def _scope(action_id: Any) -> tuple[str, str, str]:
+    run = action_id.run
+    return (run.org, run.project, run.domain)
 
 
 _client: Client | None = None

@@ -48,9 +48,10 @@ REPO = Path(__file__).resolve().parents[1]
 class LocalService:
     """The local Run service running as ``python -m flyte_run_widget.server``."""
 
-    def __init__(self, data_dir: Path, abort_grace: float = 2.0) -> None:
+    def __init__(self, data_dir: Path, abort_grace: float = 2.0, args: Sequence[str] = ()) -> None:
         self.data_dir = data_dir
         self.abort_grace = abort_grace
+        self.args = tuple(args)  # more command-line options
         self.endpoint = ""
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
@@ -78,6 +79,7 @@ class LocalService:
                     str(self.data_dir),
                     "--abort-grace",
                     str(self.abort_grace),
+                    *self.args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
