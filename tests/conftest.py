@@ -223,6 +223,9 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     cert, key = folder / "cert.pem", folder / "key.pem"
     argv = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"]
     argv += ["-keyout", str(key), "-out", str(cert), "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
+    # A server certificate, not a CA (openssl's default): rustls (the Connect transport's TLS)
+    # refuses a CA certificate presented as the server's.
+    argv += ["-addext", "basicConstraints=critical,CA:FALSE"]
     subprocess.run(
         argv,
         check=True,

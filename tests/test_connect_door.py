@@ -179,3 +179,79 @@ def test_long_lived_connection_outlasts_a_thousand_calls(tmp_path: Path) -> None
         client.close()
     finally:
         service.stop()
+
+
+class Http11OnlyProxy:
+    """A TCP relay that, like a proxy without HTTP/2, drops connections opening with the HTTP/2
+    preface (what gRPC sends) and relays the rest."""
+
+    PREFACE = b"PRI * HTTP/2.0"
+
+    def __init__(self, target: str) -> None:
+        import socket
+        import threading
+
+        self.target = target.rsplit(":", 1)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.refused = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            first = conn.recv(len(self.PREFACE), socket.MSG_WAITALL)
+            if first.startswith(self.PREFACE[: len(first)]) and first:
+                self.refused += 1
+                conn.close()
+                continue
+            upstream = socket.create_connection((self.target[0], int(self.target[1])))
+            upstream.sendall(first)
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: object, dst: object) -> None:
+        import contextlib
+
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):  # type: ignore[attr-defined]
+                dst.sendall(data)  # type: ignore[attr-defined]
+        with contextlib.suppress(OSError):
+            dst.shutdown(1)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_connect_transport_passes_a_proxy_without_http2(
+    door: tuple[LocalService, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Where the flyte SDK >= 2.1 gets through (HTTP/1.1 only), init(transport="connect") does
+    too; gRPC cannot."""
+    import flyte_run_widget as frw
+    from flyte_run_widget.errors import ServiceUnavailableError
+
+    service, names = door
+    proxy = Http11OnlyProxy(service.endpoint)
+    try:
+        frw.init(proxy.endpoint, project="doorproj", domain="development", transport="connect")
+        run = frw.Run.get(names[1])
+        run.wait(quiet=True)
+        assert run.phase == "succeeded"
+        run.show_logs(raw=True, filter_system=True)
+        assert capsys.readouterr().out.strip() == "1"
+        assert sorted(r.name for r in frw.Run.listall()) == sorted(names)
+        assert proxy.refused == 0
+        frw.init(proxy.endpoint, project="doorproj", domain="development", transport="grpc")
+        with pytest.raises(ServiceUnavailableError):
+            frw.Run.get(names[1])
+        assert proxy.refused > 0
+    finally:
+        proxy.close()

@@ -101,7 +101,8 @@ def _serialize(message: Any) -> bytes:
 
 
 def read_logs(endpoint: str) -> list[str]:
-    frw.init(endpoint, project="proj", domain="development", api_key=KEY)
+    # The fakes speak gRPC only (the real service's routes over Connect: the last test).
+    frw.init(endpoint, project="proj", domain="development", api_key=KEY, transport="grpc")
 
     async def collect() -> list[str]:
         return [
@@ -165,17 +166,19 @@ def test_without_data_proxy_logs_come_from_run_logs_service(fakes: list[Fake]) -
     assert fake.names() == ["ClusterService/SelectCluster", "RunLogsService/TailLogs"]
 
 
-@pytest.mark.parametrize("server", ["connect", "grpcio"])
-def test_real_service_logs_over_either_server(tmp_path: Any, server: str) -> None:
-    """The local service: its data proxy (connect server) or its RunLogsService (grpcio server,
-    which has no ClusterService) give the same lines."""
+@pytest.mark.parametrize(
+    ("server", "transport"), [("connect", "grpc"), ("connect", "connect"), ("grpcio", "grpc")]
+)
+def test_real_service_logs_over_either_server(tmp_path: Any, server: str, transport: str) -> None:
+    """The local service: its data proxy (connect server, over either transport) or its
+    RunLogsService (grpcio server, which has no ClusterService) give the same lines."""
     service = LocalService(tmp_path / "data", args=("--server", server))
     try:
         client = ServiceClient(service.endpoint)
         run = client.create(python_task("for i in range(2000): print(f'n {i}')"), name="rlogs")
         client.wait(run.action.id)
         client.close()
-        frw.init(service.endpoint, project="proj", domain="development")
+        frw.init(service.endpoint, project="proj", domain="development", transport=transport)
 
         async def collect() -> list[str]:
             return [
