@@ -31,14 +31,18 @@ def repo_env() -> dict[str, str]:
 class Service:
     """``python -m flyte_run_widget.server --port 0 --data-dir DIR``; endpoint from server.json."""
 
-    def __init__(self, data_dir: Path, timeout: float = 30) -> None:
+    def __init__(self, data_dir: Path, timeout: float = 30, server: str | None = None) -> None:
         self.data_dir = data_dir
+        # "connect" (the default server) or "grpcio" (the former one, for comparison); also
+        # $FRW_BENCH_SERVER, so that any bench can run against either.
+        server = server or os.environ.get("FRW_BENCH_SERVER")
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / "service-bench.log"
         server_file = data_dir / "server.json"
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "flyte_run_widget.server", "--port", "0", "--data-dir", str(data_dir)],
+                [sys.executable, "-m", "flyte_run_widget.server", "--port", "0", "--data-dir", str(data_dir)]
+                + (["--server", server] if server else []),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -13,17 +13,23 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import grpc
+from flyteidl2.cluster import payload_pb2 as cluster_pb2
+from flyteidl2.cluster import service_pb2_grpc as cluster_grpc
+from flyteidl2.dataproxy import dataproxy_service_pb2 as dp
+from flyteidl2.dataproxy import dataproxy_service_pb2_grpc as dp_grpc
 from flyteidl2.workflow import run_logs_service_pb2_grpc, run_service_pb2_grpc
 
 from . import _loop
-from .config import Config, build_config
+from ._call_error import CallError
+from .config import Config, build_config, parse_endpoint
 from .errors import (
     AlreadyFinishedError,
     AuthenticationError,
+    ConfigError,
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
@@ -38,13 +44,25 @@ UNARY_TIMEOUT = 30.0
 _MAX_MESSAGE = 64 * 1024 * 1024
 
 _LOGS_RPCS = {"TailLogs"}
+#: "grpc": grpc.aio channels (HTTP/2). "connect": the Connect protocol over HTTP/1.1 (plain text)
+#: or ALPN (TLS), for proxies that pass only HTTP/1.1, as the flyte SDK >= 2.1 speaks.
+TRANSPORTS = ("grpc", "connect")
+DEFAULT_TRANSPORT = os.environ.get("FLYTE_RUN_WIDGET_TRANSPORT", "grpc")
+# Where logs come from, per (org, project, domain): a DataProxyService stub, or _LEGACY for a
+# service without ClusterService/DataProxyService (it has RunLogsService).
+_LEGACY = "RunLogsService"
 
 
 class Client:
     """Owns the channel. Create it anywhere; it only touches grpc on the background loop."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, transport: str = "grpc") -> None:
+        if transport not in TRANSPORTS:
+            raise ConfigError(f"transport {transport!r} is not one of {', '.join(TRANSPORTS)}")
         self.config = config
+        self.transport = transport
+        # transport="connect": every call goes through these instead of the channels.
+        self._connect: Any = None  # a _connect.ConnectCalls
         self._channel: grpc.aio.Channel | None = None
         # Log tails get a connection of their own: on a shared one, log bytes the reader has
         # not taken yet hold back the small watch messages queued behind them
@@ -52,11 +70,14 @@ class Client:
         self._log_channel: grpc.aio.Channel | None = None
         self._runs: run_service_pb2_grpc.RunServiceStub | None = None
         self._logs: run_logs_service_pb2_grpc.RunLogsServiceStub | None = None
+        self._log_routes: dict[tuple[str, str, str], Any] = {}
+        # Channels to data-plane endpoints SelectCluster named, by endpoint.
+        self._data_channels: dict[str, grpc.aio.Channel] = {}
         self._connect_lock: asyncio.Lock | None = None
 
     # -- connection -------------------------------------------------------------------------
 
-    def _new_channel(self, own_connection: bool = False) -> grpc.aio.Channel:
+    def _new_channel(self, own_connection: bool = False, target: str | None = None) -> grpc.aio.Channel:
         options: list[tuple[str, str | int]] = [
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.keepalive_time_ms", 30_000),
@@ -65,7 +86,7 @@ class Client:
         ]
         if own_connection:  # channels to one target otherwise share a subchannel (a connection)
             options.append(("grpc.use_local_subchannel_pool", 1))
-        target = self.config.endpoint.target
+        target = target or self.config.endpoint.target
         if self.config.insecure:
             return grpc.aio.insecure_channel(target, options=options)
         roots = self.config.ca_cert.read_bytes() if self.config.ca_cert else None
@@ -73,7 +94,14 @@ class Client:
         return grpc.aio.secure_channel(target, credentials, options=options)
 
     async def _ensure(self) -> None:
-        if self._channel is not None:
+        if self._channel is not None or self._connect is not None:
+            return
+        if self.transport == "connect":
+            from ._connect import ConnectCalls  # connectrpc and pyqwest only when used
+
+            # No handshake to wait for: HTTP connects per call, and a call that cannot
+            # connect fails with UNAVAILABLE within CONNECT_TIMEOUT.
+            self._connect = ConnectCalls(self.config)
             return
         if self._connect_lock is None:
             self._connect_lock = asyncio.Lock()
@@ -171,8 +199,11 @@ class Client:
             self.config = replace(self.config, endpoint=parse_endpoint(endpoint))
 
     async def close(self) -> None:
-        channels = (self._channel, self._log_channel)
+        channels = (self._channel, self._log_channel, *self._data_channels.values())
         self._channel = self._log_channel = None
+        self._connect = None
+        self._data_channels = {}
+        self._log_routes = {}
         for channel in channels:
             if channel is not None:
                 await channel.close()
@@ -182,6 +213,9 @@ class Client:
         if self.config.api_key:
             md.append(("authorization", f"Bearer {self.config.api_key}"))
         return md
+
+    def _headers(self) -> dict[str, str]:
+        return dict(self._metadata())
 
     def _method(self, name: str) -> Any:
         stub = self._logs if name in _LOGS_RPCS else self._runs
@@ -194,34 +228,126 @@ class Client:
         for attempt in range(2):
             await self._ensure()
             try:
+                if self._connect is not None:
+                    return await self._connect.unary(name, request, self._headers(), timeout)
                 return await self._method(name)(request, metadata=self._metadata(), timeout=timeout)
-            except grpc.aio.AioRpcError as e:
-                if e.code() == grpc.StatusCode.UNAVAILABLE and attempt == 0:
-                    logger.info("%s: service unavailable (%s); reconnecting to retry once", name, e.details())
-                    await self._reconnect_or_raise(e)
+            except (grpc.aio.AioRpcError, CallError) as e:
+                code, details = _status(e)
+                if code == grpc.StatusCode.UNAVAILABLE and attempt == 0:
+                    logger.info("%s: service unavailable (%s); reconnecting to retry once", name, details)
+                    await self._reconnect_or_raise(details)
                     continue
-                raise self.map_error(e, what=what) from None
+                raise self.map_status(code, details, what=what) from None
         raise AssertionError("unreachable")
 
     async def stream(self, name: str, request: Any, *, what: str = "") -> AsyncIterator[Any]:
         """Iterate a server stream; errors arrive mapped. Reconnecting is the caller's choice,
-        because only the caller knows where to resume."""
+        because only the caller knows where to resume. TailLogs (a RunLogsService request) goes
+        where the service's ClusterService sends logs (see ``_tail_logs``)."""
         await self._ensure()
-        call = self._method(name)(request, metadata=self._metadata())
+        responses: AsyncGenerator[Any, None]
+        if name == "TailLogs":
+            responses = self._tail_logs(request, what)
+        elif self._connect is not None:
+            responses = self._connect.stream(name, request, self._headers())
+        else:
+            responses = self._grpc_stream(self._method(name)(request, metadata=self._metadata()))
+        try:
+            async for item in responses:
+                yield item
+        except (grpc.aio.AioRpcError, CallError) as e:
+            raise self.map_status(*_status(e), what=what) from None
+        finally:
+            await responses.aclose()
+
+    async def _grpc_stream(self, call: Any) -> AsyncGenerator[Any, None]:
         try:
             async for item in call:
                 yield item
-        except grpc.aio.AioRpcError as e:
-            raise self.map_error(e, what=what) from None
         finally:
             call.cancel()
 
-    async def _reconnect_or_raise(self, error: grpc.aio.AioRpcError) -> None:
+    async def _tail_logs(self, request: Any, what: str) -> AsyncGenerator[Any, None]:
+        """Flyte's log path since 2.1: SelectCluster(TAIL_LOGS), then DataProxyService/TailLogs on
+        the endpoint it names (this one when it names none); RunLogsService/TailLogs on a service
+        that implements neither. The responses have the same shape either way."""
+        proxy = await self._log_route(request.action_id, what)
+        if proxy is not _LEGACY:
+            tail = dp.TailLogsRequest(action_id=request.action_id, attempt=request.attempt)
+            responses: AsyncGenerator[Any, None]
+            if self._connect is not None:
+                responses = self._connect.tail_logs(proxy, tail, self._headers())
+            else:
+                responses = self._grpc_stream(proxy.TailLogs(tail, metadata=self._metadata()))
+            answered = False
+            try:
+                async for item in responses:
+                    answered = True
+                    yield item
+                return
+            except (grpc.aio.AioRpcError, CallError) as e:
+                if _status(e)[0] != grpc.StatusCode.UNIMPLEMENTED or answered:
+                    raise
+                self._log_routes[_scope(request.action_id)] = _LEGACY
+            finally:
+                await responses.aclose()
+        legacy: AsyncGenerator[Any, None]
+        if self._connect is not None:
+            legacy = self._connect.stream("TailLogs", request, self._headers())
+        else:
+            assert self._logs is not None
+            legacy = self._grpc_stream(self._logs.TailLogs(request, metadata=self._metadata()))
+        try:
+            async for item in legacy:
+                yield item
+        finally:
+            await legacy.aclose()
+
+    async def _log_route(self, action_id: Any, what: str) -> Any:
+        key = _scope(action_id)
+        route = self._log_routes.get(key)
+        if route is not None:
+            return route
+        select = cluster_pb2.SelectClusterRequest(
+            operation=cluster_pb2.SelectClusterRequest.Operation.OPERATION_TAIL_LOGS, action_id=action_id
+        )
+        try:
+            if self._connect is not None:
+                resp = await self._connect.select_cluster(select, self._headers(), UNARY_TIMEOUT)
+            else:
+                assert self._channel is not None
+                resp = await cluster_grpc.ClusterServiceStub(self._channel).SelectCluster(
+                    select, metadata=self._metadata(), timeout=UNARY_TIMEOUT
+                )
+        except (grpc.aio.AioRpcError, CallError) as e:
+            if _status(e)[0] != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            route = _LEGACY
+        else:
+            if self._connect is not None:
+                route = self._connect.proxy(resp.cluster_endpoint)
+            else:
+                route = dp_grpc.DataProxyServiceStub(self._data_channel(resp.cluster_endpoint))
+        self._log_routes[key] = route
+        return route
+
+    def _data_channel(self, endpoint: str) -> grpc.aio.Channel:
+        """The log channel for this endpoint; a new one, with the same TLS settings and token,
+        for another."""
+        assert self._log_channel is not None
+        target = parse_endpoint(endpoint).target if endpoint else ""
+        if not target or target == self.config.endpoint.target:
+            return self._log_channel
+        if target not in self._data_channels:
+            self._data_channels[target] = self._new_channel(own_connection=True, target=target)
+        return self._data_channels[target]
+
+    async def _reconnect_or_raise(self, details: str) -> None:
         try:
             await self._reset()
             await self._ensure()
         except ServiceUnavailableError:
-            raise self._unreachable(error.details() or "") from None
+            raise self._unreachable(details) from None
 
     async def reconnect(self) -> None:
         """After a dropped stream: make sure the next call can connect (or raise)."""
@@ -229,8 +355,9 @@ class Client:
         await self._ensure()
 
     def map_error(self, e: grpc.aio.AioRpcError, *, what: str = "") -> ServiceError:
-        code = e.code()
-        details = e.details() or ""
+        return self.map_status(*_status(e), what=what)
+
+    def map_status(self, code: grpc.StatusCode | None, details: str, *, what: str = "") -> ServiceError:
         name = code.name if code is not None else "UNKNOWN"
         subject = what or "the request"
         target = self.config.endpoint.target
@@ -278,6 +405,17 @@ class Client:
         return ServiceError(f"{subject} failed at {target}: {name}: {details}", code=name, details=details)
 
 
+def _status(e: grpc.aio.AioRpcError | CallError) -> tuple[grpc.StatusCode, str]:
+    if isinstance(e, CallError):
+        return e.code, e.details
+    return e.code(), e.details() or ""
+
+
+def _scope(action_id: Any) -> tuple[str, str, str]:
+    run = action_id.run
+    return (run.org, run.project, run.domain)
+
+
 _client: Client | None = None
 
 
@@ -292,6 +430,7 @@ def init(
     ca_cert: str | os.PathLike[str] | None = None,
     config_file: str | os.PathLike[str] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
+    transport: str | None = None,
 ) -> Config:
     """Say which Run service to use; without arguments a Flyte config file (./config.yaml,
     .flyte/config.yaml, $FLYTECTL_CONFIG, ~/.flyte/config.yaml), else the embedded local service
@@ -300,7 +439,9 @@ def init(
     ``insecure`` plain text instead of TLS (default: plain on loopback and http://, TLS otherwise);
     ``api_key`` a bearer token sent with every call (default $FLYTE_RUN_WIDGET_API_KEY; never
     sent in plain text off loopback); ``ca_cert`` a PEM file of roots to trust, for a service with
-    a self-signed certificate (config file: admin.caCertFilePath).
+    a self-signed certificate (config file: admin.caCertFilePath); ``transport`` "grpc" (default,
+    or $FLYTE_RUN_WIDGET_TRANSPORT) or "connect" (the Connect protocol: HTTP/1.1 on plain text,
+    through proxies that pass no HTTP/2, as the flyte SDK >= 2.1 talks).
     """
     global _client
     cfg = build_config(
@@ -314,7 +455,7 @@ def init(
         config_file=config_file,
         data_dir=data_dir,
     )
-    old, _client = _client, Client(cfg)
+    old, _client = _client, Client(cfg, transport or DEFAULT_TRANSPORT)
     if old is not None and old._channel is not None:
         _loop.submit(old.close())
     return cfg

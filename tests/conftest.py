@@ -48,9 +48,10 @@ REPO = Path(__file__).resolve().parents[1]
 class LocalService:
     """The local Run service running as ``python -m flyte_run_widget.server``."""
 
-    def __init__(self, data_dir: Path, abort_grace: float = 2.0) -> None:
+    def __init__(self, data_dir: Path, abort_grace: float = 2.0, args: Sequence[str] = ()) -> None:
         self.data_dir = data_dir
         self.abort_grace = abort_grace
+        self.args = tuple(args)  # more command-line options
         self.endpoint = ""
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
@@ -78,6 +79,7 @@ class LocalService:
                     str(self.data_dir),
                     "--abort-grace",
                     str(self.abort_grace),
+                    *self.args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -221,6 +223,9 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     cert, key = folder / "cert.pem", folder / "key.pem"
     argv = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"]
     argv += ["-keyout", str(key), "-out", str(cert), "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
+    # A server certificate, not a CA (openssl's default): rustls (the Connect transport's TLS)
+    # refuses a CA certificate presented as the server's.
+    argv += ["-addext", "basicConstraints=critical,CA:FALSE"]
     subprocess.run(
         argv,
         check=True,

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import grpc
 import pytest
@@ -59,38 +57,14 @@ SETTINGS = settings(
 )
 
 
-# A service whose servicers are registered with service.add_to_server (what app.py should do).
-WIRED = """
-import sys
-from flyteidl2.workflow import run_logs_service_pb2_grpc as lg, run_service_pb2_grpc as g
-from flyte_run_widget.server import service
-held = {}
-g.add_RunServiceServicer_to_server = lambda s, server: held.update(runs=s)
-lg.add_RunLogsServiceServicer_to_server = lambda s, server: service.add_to_server(server, held["runs"], s)
-from flyte_run_widget.server.__main__ import main
-sys.exit(main())
-"""
-
-
-class WiredService(LocalService):
-    def start(self, timeout: float = 20) -> str:
-        real = subprocess.Popen
-
-        def popen(argv: list[str], **kwargs: Any) -> Any:
-            i = argv.index("-m")
-            return real([*argv[:i], "-c", WIRED, *argv[i + 2 :]], **kwargs)
-
-        with mock.patch.object(subprocess, "Popen", popen):
-            return super().start(timeout)
-
-
 class World:
     """One service for the module, with a few real runs for requests to hit."""
 
     def __init__(self, base: Path, wired: bool = False) -> None:
         self.base = base
         self.data = base / "data"
-        self.service = (WiredService if wired else LocalService)(self.data)
+        # wired: the former grpcio server (service.add_to_server), still selectable
+        self.service = LocalService(self.data, args=("--server", "grpcio") if wired else ())
         self.client = ServiceClient(self.service.endpoint)
         # Raw bytes in and out: response sizes are measured on the wire, and the receive limit
         # is lifted so that an oversized response is seen (and failed on) rather than refused.

@@ -1,4 +1,5 @@
-"""Starting and stopping the whole service: the gRPC server, the store and the executor.
+"""Starting and stopping the whole service: the server (Connect, gRPC and gRPC-Web on one port),
+the store and the executor.
 
 serve(data_dir=Path("~/.flyte-run-widget").expanduser())   # blocks until SIGINT/SIGTERM
 """
@@ -14,11 +15,21 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import grpc
+from flyteidl2.cluster import service_connect
+from flyteidl2.cluster import service_pb2 as cs
+from flyteidl2.dataproxy import dataproxy_service_connect
+from flyteidl2.dataproxy import dataproxy_service_pb2 as dp
+from flyteidl2.workflow import run_logs_service_connect, run_service_connect
+from flyteidl2.workflow import run_logs_service_pb2 as rl
+from flyteidl2.workflow import run_service_pb2 as rs
 
+from .asgi import Door, listen, serve_hypercorn
 from .auth import Exposure, TokenAuth, check_exposure
+from .dataplane import ClusterService, DataProxyService
+from .door import asgi_app
 from .executor import Executor
 from .hub import Hub
 from .logs_service import RunLogsService
@@ -70,9 +81,12 @@ async def serve_async(
     grace: float = 5.0,
     stop: asyncio.Event | None = None,
     exposure: Exposure | None = None,
+    server_kind: str = "connect",
 ) -> None:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None). Off loopback,
-    ``exposure`` must carry a token and TLS (see auth.check_exposure)."""
+    ``exposure`` must carry a token and TLS (see auth.check_exposure). ``server_kind``
+    "connect" (Connect, gRPC and gRPC-Web on one port) or "grpcio" (gRPC only, the former
+    server, kept for comparing the two)."""
     if data_dir is None:
         raise ValueError("serve needs data_dir: the folder that keeps runs and logs")
     if exposure is None:
@@ -88,25 +102,13 @@ async def serve_async(
     if recovered:
         log.warning("ended %d run(s) left unfinished by a previous service", recovered)
     runs = RunService(store, hub, executor)
-    server = grpc.aio.server(
-        interceptors=[TokenAuth(exposure.token)] if exposure.token else None,
-        options=[
-            ("grpc.max_receive_message_length", _MAX_MESSAGE),
-            ("grpc.so_reuseport", 0),
-        ],
-    )
-    # Not the generated add_*_to_server: unparseable requests must get INVALID_ARGUMENT (an
-    # UNKNOWN makes Flyte 2.0 clients start an OAuth flow), and TailLogs answers raw bytes.
-    add_to_server(server, runs, RunLogsService(runs, layout, hub))
-    if exposure.tls:
-        credentials = grpc.ssl_server_credentials([exposure.tls])
-        bound = server.add_secure_port(f"{host}:{port}", credentials)
+    logs = RunLogsService(runs, layout, hub)
+    if server_kind == "grpcio":
+        server = await _start_grpcio(host, port, exposure, runs, logs)
+        endpoint = f"{host}:{server.bound}"
     else:
-        bound = server.add_insecure_port(f"{host}:{port}")
-    if not bound:
-        raise OSError(f"cannot listen on {host}:{port}")
-    await server.start()
-    endpoint = f"{host}:{bound}"
+        sock = listen(host, port)
+        endpoint = f"{host}:{sock.getsockname()[1]}"
     server_file = write_server_file(data_dir, endpoint)
     if stop is None:
         stop = asyncio.Event()
@@ -116,14 +118,18 @@ async def serve_async(
     guard = ", TLS, token required" if exposure.token else ""
     print(f"Flyte Run service listening on {endpoint} (data: {data_dir}{guard})", flush=True)
     try:
-        await stop.wait()
+        if server_kind == "grpcio":
+            await stop.wait()
+        else:
+            await serve_hypercorn(connect_door(runs, logs, exposure.token), sock, exposure.tls, stop)
     finally:
         log.info("stopping")
         with contextlib.suppress(FileNotFoundError):
             if json.loads(server_file.read_text()).get("pid") == os.getpid():
                 server_file.unlink()
         await executor.shutdown("the Run service was stopped")
-        await server.stop(grace=1.0)
+        if server_kind == "grpcio":
+            await server.stop(grace=1.0)
         store.close()
         lock.close()
 
@@ -134,6 +140,7 @@ def serve(
     data_dir: Path | None = None,
     grace: float = 5.0,
     exposure: Exposure | None = None,
+    server_kind: str = "connect",
 ) -> None:
     """Run the local Run service in this process until SIGINT or SIGTERM.
 
@@ -141,4 +148,60 @@ def serve(
     ``DIR/server.json`` (endpoint, pid) while running.
     """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(serve_async(host, port, data_dir, grace, exposure=exposure))
+    asyncio.run(serve_async(host, port, data_dir, grace, exposure=exposure, server_kind=server_kind))
+
+
+class _GrpcioServer:
+    def __init__(self, server: grpc.aio.Server, bound: int) -> None:
+        self.server = server
+        self.bound = bound
+
+    async def stop(self, grace: float) -> None:
+        await self.server.stop(grace=grace)
+
+
+async def _start_grpcio(
+    host: str, port: int, exposure: Exposure, runs: RunService, logs: RunLogsService
+) -> _GrpcioServer:
+    server = grpc.aio.server(
+        interceptors=[TokenAuth(exposure.token)] if exposure.token else None,
+        options=[
+            ("grpc.max_receive_message_length", _MAX_MESSAGE),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    # Not the generated add_*_to_server: unparseable requests must get INVALID_ARGUMENT (an
+    # UNKNOWN makes Flyte 2.0 clients start an OAuth flow), and TailLogs answers raw bytes.
+    add_to_server(server, runs, logs)
+    if exposure.tls:
+        credentials = grpc.ssl_server_credentials([exposure.tls])
+        bound = server.add_secure_port(f"{host}:{port}", credentials)
+    else:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    if not bound:
+        raise OSError(f"cannot listen on {host}:{port}")
+    await server.start()
+    return _GrpcioServer(server, bound)
+
+
+def connect_door(runs: RunService, logs: RunLogsService, token: str | None) -> Door:
+    """Every service this process implements, behind connectrpc's generated applications."""
+    logs.raw_responses = True  # TailLogs answers bytes; door.Encoded carries them through
+    return Door(
+        [
+            asgi_app(run_service_connect.RunServiceASGIApplication, runs, _service(rs)),
+            asgi_app(run_logs_service_connect.RunLogsServiceASGIApplication, logs, _service(rl)),
+            asgi_app(service_connect.ClusterServiceASGIApplication, ClusterService(), _service(cs)),
+            asgi_app(
+                dataproxy_service_connect.DataProxyServiceASGIApplication,
+                DataProxyService(runs, logs),
+                _service(dp),
+            ),
+        ],
+        token=token,
+    )
+
+
+def _service(module: Any) -> Any:
+    (service,) = module.DESCRIPTOR.services_by_name.values()
+    return service

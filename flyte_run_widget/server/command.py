@@ -37,12 +37,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="seconds between SIGTERM and SIGKILL when a task is aborted",
     )
+    # The former gRPC-only server, kept to compare the two (bench/); not for users.
+    parser.add_argument("--server", choices=("connect", "grpcio"), default="connect", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         exposure = check_exposure(args.host, args.token_file, args.tls_cert, args.tls_key)
-        serve(args.host, args.port, args.data_dir or default_data_dir(), args.abort_grace, exposure)
+        serve(
+            args.host,
+            args.port,
+            args.data_dir or default_data_dir(),
+            args.abort_grace,
+            exposure,
+            server_kind=args.server,
+        )
     except (AlreadyServingError, ExposureError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -422,7 +422,7 @@ def split_logs(response: rl.TailLogsResponse) -> list[rl.TailLogsResponse]:
     return out
 
 
-def _guard_unary(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+def guard_unary(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     async def handler(request: Any, context: Context) -> Any:
         if isinstance(request, MalformedRequest):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message())
@@ -435,7 +435,7 @@ def _guard_unary(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return handler
 
 
-def _guard_stream(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+def guard_stream(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     async def handler(request: Any, context: Context) -> Any:
         if isinstance(request, MalformedRequest):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message())
@@ -473,13 +473,13 @@ def add_to_server(server: Any, runs: RunService, logs: Any) -> None:
                     continue  # none in these services
                 if method.server_streaming:
                     handlers[method.name] = grpc.unary_stream_rpc_method_handler(
-                        _guard_stream(method.name, fn),
+                        guard_stream(method.name, fn),
                         request_deserializer=_parser(request_cls),
                         response_serializer=_serialize,
                     )
                 else:
                     handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-                        _guard_unary(method.name, fn),
+                        guard_unary(method.name, fn),
                         request_deserializer=_parser(request_cls),
                         response_serializer=response_cls.SerializeToString,
                     )

@@ -1,0 +1,125 @@
+"""Calls over the Connect protocol (connectrpc's generated clients on pyqwest), for networks where
+gRPC does not pass: HTTP/1.1 on plain text, ALPN (usually HTTP/2) on TLS, as the flyte SDK >= 2.1
+talks. ``client.Client`` uses it when ``init(transport="connect")``.
+
+    calls = ConnectCalls(config)
+    response = await calls.unary("GetRunDetails", request, headers, timeout=30)
+    async for item in calls.stream("WatchRunDetails", request, headers): ...
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+import grpc
+from connectrpc.errors import ConnectError
+from flyteidl2.cluster.service_connect import ClusterServiceClient
+from flyteidl2.dataproxy.dataproxy_service_connect import DataProxyServiceClient
+from flyteidl2.workflow.run_logs_service_connect import RunLogsServiceClient
+from flyteidl2.workflow.run_service_connect import RunServiceClient
+from pyqwest import Client as HTTPClient
+from pyqwest import HTTPTransport
+
+from ._call_error import CallError
+from .config import Config, Endpoint, parse_endpoint
+
+CONNECT_TIMEOUT = 5.0
+
+
+def _status(e: ConnectError) -> CallError:
+    name = "CANCELLED" if e.code.name == "CANCELED" else e.code.name
+    return CallError(grpc.StatusCode[name], e.message)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+def _address(endpoint: Endpoint, insecure: bool) -> str:
+    host = f"[{endpoint.host.strip('[]')}]" if ":" in endpoint.host else endpoint.host
+    return f"{'http' if insecure else 'https'}://{host}:{endpoint.port}"
+
+
+class ConnectCalls:
+    """The Run, RunLogs, Cluster and DataProxy services of one endpoint, and DataProxy clients
+    for the data-plane endpoints SelectCluster names (same TLS settings; the caller passes the
+    same headers, hence the same token)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        roots = config.ca_cert.read_bytes() if config.ca_cert else None
+        transport = HTTPTransport(
+            tls_ca_cert=roots,
+            tls_include_system_certs=roots is None,
+            connect_timeout=CONNECT_TIMEOUT,
+            # Responses here are mostly log batches: gzip costs more CPU than it saves on a
+            # fast link, and the service already compresses at level 1 when asked.
+            enable_gzip=not config.endpoint.is_loopback,
+        )
+        self.http = HTTPClient(transport)
+        address = _address(config.endpoint, config.insecure)
+        kwargs: dict[str, Any] = {"http_client": self.http, "send_compression": None}
+        if config.endpoint.is_loopback:
+            kwargs["accept_compression"] = ()
+        self._kwargs = kwargs
+        self.runs = RunServiceClient(address, **kwargs)
+        self.logs = RunLogsServiceClient(address, **kwargs)
+        self.cluster = ClusterServiceClient(address, **kwargs)
+        self._proxies: dict[str, DataProxyServiceClient] = {"": DataProxyServiceClient(address, **kwargs)}
+
+    def _stub(self, name: str) -> Any:
+        return self.logs if name == "TailLogs" else self.runs
+
+    async def unary(self, name: str, request: Any, headers: Mapping[str, str], timeout: float) -> Any:
+        try:
+            return await getattr(self._stub(name), _snake(name))(
+                request, headers=headers, timeout_ms=int(timeout * 1000)
+            )
+        except ConnectError as e:
+            raise _status(e) from None
+
+    async def stream(self, name: str, request: Any, headers: Mapping[str, str]) -> AsyncGenerator[Any, None]:
+        responses = getattr(self._stub(name), _snake(name))(request, headers=headers)
+        try:
+            async for item in responses:
+                yield item
+        except ConnectError as e:
+            raise _status(e) from None
+        finally:
+            aclose = getattr(responses, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def select_cluster(self, request: Any, headers: Mapping[str, str], timeout: float) -> Any:
+        try:
+            return await self.cluster.select_cluster(request, headers=headers, timeout_ms=int(timeout * 1000))
+        except ConnectError as e:
+            raise _status(e) from None
+
+    def proxy(self, endpoint: str) -> Any:
+        """A DataProxyService client for ``endpoint`` ("" or this one: this endpoint's)."""
+        if not endpoint:
+            return self._proxies[""]
+        target = parse_endpoint(endpoint)
+        if target.target == self.config.endpoint.target:
+            return self._proxies[""]
+        address = _address(target, self.config.insecure)
+        if address not in self._proxies:
+            self._proxies[address] = DataProxyServiceClient(address, **self._kwargs)
+        return self._proxies[address]
+
+    async def tail_logs(
+        self, proxy: Any, request: Any, headers: Mapping[str, str]
+    ) -> AsyncGenerator[Any, None]:
+        responses = proxy.tail_logs(request, headers=headers)
+        try:
+            async for item in responses:
+                yield item
+        except ConnectError as e:
+            raise _status(e) from None
+        finally:
+            aclose = getattr(responses, "aclose", None)
+            if aclose is not None:
+                await aclose()
