@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 from flyteidl2.workflow import run_logs_service_pb2_grpc, run_service_pb2_grpc
 
-from . import _loop
+from . import _keepalive, _loop
 from .config import Config, build_config
 from .errors import (
     AlreadyFinishedError,
@@ -56,8 +56,7 @@ class Client:
     def _new_channel(self, own_connection: bool = False) -> grpc.aio.Channel:
         options: list[tuple[str, str | int]] = [
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_permit_without_calls", 0),
+            *_keepalive.client_options(),
             ("grpc.primary_user_agent", "flyte-run-widget"),
         ]
         if own_connection:  # channels to one target otherwise share a subchannel (a connection)

@@ -18,6 +18,7 @@ from typing import IO
 
 import grpc
 
+from .._keepalive import server_options
 from .auth import Exposure, TokenAuth, check_exposure
 from .executor import Executor
 from .hub import Hub
@@ -93,6 +94,7 @@ async def serve_async(
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.so_reuseport", 0),
+            *server_options(),
         ],
     )
     # Not the generated add_*_to_server: unparseable requests must get INVALID_ARGUMENT (an
