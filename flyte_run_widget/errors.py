@@ -70,3 +70,7 @@ class RunFailedError(FlyteRunWidgetError):
 
 class ConversionError(FlyteRunWidgetError, TypeError):
     """A value cannot be converted to or from a Flyte literal."""
+
+
+class ServeError(FlyteRunWidgetError):
+    """The local Run service cannot start as asked (address, port, data folder, token file)."""

@@ -4,9 +4,12 @@ arguments argparse rejects), and leaves nothing behind."""
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,3 +63,110 @@ def test_the_cli_exits_2_on_a_bad_port_and_creates_nothing(tmp_path: Path) -> No
     assert "argument --port: '99999' is not a port" in done.stderr
     assert "Traceback" not in done.stderr
     assert not data.exists()
+
+
+def _no_bind_service() -> None:
+    """In the child: lose the right to listen below port 1024, even as root (the capability
+    leaves the bounding set, so the exec'd service does not get it back)."""
+    if os.geteuid() == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(24, 10, 0, 0, 0) != 0:  # PR_CAPBSET_DROP, CAP_NET_BIND_SERVICE
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+def assert_refused(done: subprocess.CompletedProcess[str], *words: str) -> str:
+    """Exit code 1 and one line on stderr, naming the cause and the fix."""
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    line = lines[0]
+    assert line.startswith("error: "), line
+    for word in words:
+        assert word in line, line
+    return line
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+def test_a_port_in_use(tmp_path: Path, busy_port: int) -> None:
+    data, token = tmp_path / "new" / "data", tmp_path / "token"
+    done = serve_cli("--port", str(busy_port), "--data-dir", str(data), "--token-file", str(token))
+    assert_refused(done, f"port {busy_port}", "in use", "--port 0")
+    assert list(tmp_path.iterdir()) == [], "something was created on the way"
+
+
+def test_an_address_not_of_this_machine(tmp_path: Path, tls_files: tuple[Path, Path]) -> None:
+    cert, key = tls_files
+    data, token = tmp_path / "data", tmp_path / "token"
+    done = serve_cli(
+        *("--host", "192.0.2.1", "--port", "0", "--data-dir", str(data), "--token-file", str(token)),
+        *("--tls-cert", str(cert), "--tls-key", str(key)),
+    )
+    assert_refused(done, "192.0.2.1", "not an address of this machine", "--host")
+    assert list(tmp_path.iterdir()) == [], "something was created on the way"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="capabilities and sysctl are Linux's")
+def test_a_port_this_user_may_not_listen_on(tmp_path: Path) -> None:
+    unprivileged_from = int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    if unprivileged_from <= 80:
+        pytest.skip("every user may listen on port 80 here (net.ipv4.ip_unprivileged_port_start)")
+    data = tmp_path / "data"
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    done = subprocess.run(
+        [sys.executable, "-m", "flyte_run_widget", "serve", "--port", "80", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": path},
+        timeout=60,
+        preexec_fn=_no_bind_service,
+    )
+    assert_refused(done, "port 80", "1024", "--port 0")
+    assert list(tmp_path.iterdir()) == [], "something was created on the way"
+
+
+def test_a_data_dir_that_is_a_file(tmp_path: Path) -> None:
+    data = tmp_path / "notes.txt"
+    data.write_text("mine")
+    assert_refused(serve_cli("--data-dir", str(data)), str(data), "not a folder", "--data-dir")
+    assert data.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_data_dir_inside_a_file(tmp_path: Path) -> None:
+    data = tmp_path / "notes.txt" / "data"
+    (tmp_path / "notes.txt").write_text("mine")
+    assert_refused(serve_cli("--data-dir", str(data)), str(tmp_path / "notes.txt"), "--data-dir")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, where no folder can be made, even by root")
+def test_a_data_dir_that_cannot_be_made(tmp_path: Path) -> None:
+    data = Path("/proc/flyte-run-widget/data")
+    token = tmp_path / "token"
+    done = serve_cli("--data-dir", str(data), "--token-file", str(token))
+    assert_refused(done, str(data), "--data-dir")
+    assert list(tmp_path.iterdir()) == [], "something was created on the way"
+
+
+def test_a_token_file_in_a_missing_folder(tmp_path: Path) -> None:
+    token = tmp_path / "missing" / "token"
+    done = serve_cli("--data-dir", str(tmp_path / "data"), "--token-file", str(token))
+    assert_refused(done, str(token.parent), "--token-file")
+    assert list(tmp_path.iterdir()) == [], "something was created on the way"
+
+
+def test_a_data_dir_another_service_uses(tmp_path: Path, service) -> None:
+    token = tmp_path / "token"
+    done = serve_cli("--data-dir", str(service.data_dir), "--token-file", str(token))
+    assert_refused(done, "another Run service already uses", "--data-dir")
+    assert not token.exists()
+    assert f'"pid": {service.proc.pid}' in (service.data_dir / "server.json").read_text()

@@ -19,11 +19,13 @@ from typing import IO
 import grpc
 
 from .._keepalive import server_options
-from .auth import Exposure, TokenAuth, check_exposure
+from ..errors import ServeError
+from .auth import Exposure, TokenAuth, check_exposure, save_token
 from .executor import Executor
 from .hub import Hub
 from .logs_service import RunLogsService
 from .paths import Layout
+from .preflight import bind, check_data_dir, make_data_dir, remove_tree
 from .service import RunService, add_to_server
 from .store import Store
 
@@ -35,7 +37,7 @@ _LOCK_FILE = "server.lock"
 _MAX_MESSAGE = 64 * 1024 * 1024
 
 
-class AlreadyServingError(RuntimeError):
+class AlreadyServingError(ServeError, RuntimeError):
     """Another service already uses this data folder."""
 
 
@@ -79,16 +81,9 @@ async def serve_async(
     if exposure is None:
         exposure = check_exposure(host)
     data_dir = Path(data_dir).expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    lock = _hold_lock(data_dir)
-    layout = Layout(data_dir)
-    store = Store(layout.db)
-    hub = Hub()
-    executor = Executor(layout, store, hub, grace=grace)
-    recovered = executor.recover()
-    if recovered:
-        log.warning("ended %d run(s) left unfinished by a previous service", recovered)
-    runs = RunService(store, hub, executor)
+    # Everything that can refuse comes before anything is made: a start that fails leaves no
+    # data folder, token file or server.json behind.
+    check_data_dir(data_dir)
     server = grpc.aio.server(
         interceptors=[TokenAuth(exposure.token)] if exposure.token else None,
         options=[
@@ -97,19 +92,37 @@ async def serve_async(
             *server_options(),
         ],
     )
-    # Not the generated add_*_to_server: unparseable requests must get INVALID_ARGUMENT (an
-    # UNKNOWN makes Flyte 2.0 clients start an OAuth flow), and TailLogs answers raw bytes.
-    add_to_server(server, runs, RunLogsService(runs, layout, hub))
-    if exposure.tls:
-        credentials = grpc.ssl_server_credentials([exposure.tls])
-        bound = server.add_secure_port(f"{host}:{port}", credentials)
-    else:
-        bound = server.add_insecure_port(f"{host}:{port}")
-    if not bound:
-        raise OSError(f"cannot listen on {host}:{port}")
-    await server.start()
-    endpoint = f"{host}:{bound}"
-    server_file = write_server_file(data_dir, endpoint)
+    bound = bind(server, host, port, exposure.tls)
+    undo = contextlib.ExitStack()  # what this start made, undone unless it gets to serving
+    try:
+        created = make_data_dir(data_dir)
+        if created is not None:
+            undo.callback(remove_tree, created)
+        lock = _hold_lock(data_dir)
+        undo.callback(lock.close)
+        if exposure.new_token_file is not None and exposure.token is not None:
+            save_token(exposure.new_token_file, exposure.token)
+            undo.callback(exposure.new_token_file.unlink, missing_ok=True)
+        layout = Layout(data_dir)
+        store = Store(layout.db)
+        undo.callback(store.close)
+        hub = Hub()
+        executor = Executor(layout, store, hub, grace=grace)
+        recovered = executor.recover()
+        if recovered:
+            log.warning("ended %d run(s) left unfinished by a previous service", recovered)
+        runs = RunService(store, hub, executor)
+        # Not the generated add_*_to_server: unparseable requests must get INVALID_ARGUMENT (an
+        # UNKNOWN makes Flyte 2.0 clients start an OAuth flow), and TailLogs answers raw bytes.
+        add_to_server(server, runs, RunLogsService(runs, layout, hub))
+        await server.start()
+        endpoint = f"{host}:{bound}"
+        server_file = write_server_file(data_dir, endpoint)
+    except BaseException:
+        await server.stop(None)
+        undo.close()
+        raise
+    undo.pop_all()
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

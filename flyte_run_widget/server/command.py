@@ -7,8 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .app import AlreadyServingError, serve
-from .auth import ExposureError, check_exposure
+from ..errors import ServeError
+from .app import serve
+from .auth import check_exposure
 from .launcher import default_data_dir
 
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         exposure = check_exposure(args.host, args.token_file, args.tls_cert, args.tls_key)
         serve(args.host, args.port, args.data_dir or default_data_dir(), args.abort_grace, exposure)
-    except (AlreadyServingError, ExposureError) as exc:
+    except ServeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
