@@ -148,7 +148,7 @@ def test_a_data_dir_inside_a_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
-@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, where no folder can be made, even by root")
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc (no folder can be made there)")
 def test_a_data_dir_that_cannot_be_made(tmp_path: Path) -> None:
     data = Path("/proc/flyte-run-widget/data")
     token = tmp_path / "token"
