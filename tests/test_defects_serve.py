@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, _serve
 
 from flyte_run_widget.server import command
 
@@ -170,3 +170,38 @@ def test_a_data_dir_another_service_uses(tmp_path: Path, service) -> None:
     assert_refused(done, "another Run service already uses", "--data-dir")
     assert not token.exists()
     assert f'"pid": {service.proc.pid}' in (service.data_dir / "server.json").read_text()
+
+
+def _first_line(tmp_path: Path, *args: str) -> str:
+    """The service's start-up line (its output is read until the line comes)."""
+    proc = _serve(tmp_path / "data", "--port", "0", *args)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("Flyte Run service listening on"):
+                return line.rstrip("\n")
+        raise AssertionError(f"the service ended without a start-up line (exit code {proc.wait()})")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("token", "tls", "says"),
+    [
+        (False, False, "plain text, no token"),
+        (True, False, "plain text, token required"),
+        (False, True, "TLS, no token"),
+        (True, True, "TLS, token required"),
+    ],
+)
+def test_the_start_up_line_says_what_is_true(
+    tmp_path: Path, tls_files: tuple[Path, Path], token: bool, tls: bool, says: str
+) -> None:
+    args: list[str] = []
+    if token:
+        args += ["--token-file", str(tmp_path / "token")]
+    if tls:
+        args += ["--tls-cert", str(tls_files[0]), "--tls-key", str(tls_files[1])]
+    line = _first_line(tmp_path, *args)
+    assert line.endswith(f"(data: {tmp_path / 'data'}, {says})"), line

@@ -128,8 +128,9 @@ async def serve_async(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    guard = ", TLS, token required" if exposure.token else ""
-    print(f"Flyte Run service listening on {endpoint} (data: {data_dir}{guard})", flush=True)
+    wire = "TLS" if exposure.tls else "plain text"
+    token = "token required" if exposure.token else "no token"
+    print(f"Flyte Run service listening on {endpoint} (data: {data_dir}, {wire}, {token})", flush=True)
     try:
         await stop.wait()
     finally:
@@ -152,8 +153,8 @@ def serve(
 ) -> None:
     """Run the local Run service in this process until SIGINT or SIGTERM.
 
-    Prints ``Flyte Run service listening on HOST:PORT (data: DIR)`` once ready and keeps
-    ``DIR/server.json`` (endpoint, pid) while running.
+    Prints ``Flyte Run service listening on HOST:PORT (data: DIR, TLS|plain text, token
+    required|no token)`` once ready and keeps ``DIR/server.json`` (endpoint, pid) while running.
     """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     asyncio.run(serve_async(host, port, data_dir, grace, exposure=exposure))
