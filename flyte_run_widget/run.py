@@ -7,7 +7,6 @@ print(run.phase, run.outputs())
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Literal
 
@@ -15,6 +14,7 @@ from flyteidl2.common import identifier_pb2, list_pb2
 from flyteidl2.workflow import run_definition_pb2, run_service_pb2
 from google.protobuf import json_format
 
+from . import _loop
 from ._follow import ConnectionCallback, follow_action
 from ._loop import syncify, syncify_classmethod
 from .client import Client, get_client
@@ -286,9 +286,7 @@ class Run:
             )
         except AlreadyFinishedError:
             await self.details.aio()
-            warnings.warn(
-                f"run {self.name!r} already finished ({self.phase}); nothing to abort", stacklevel=3
-            )
+            _loop.warn(f"run {self.name!r} already finished ({self.phase}); nothing to abort")
             return
         except NotFoundError:
             return
