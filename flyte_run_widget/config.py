@@ -179,6 +179,14 @@ def build_config(
     data_dir: str | os.PathLike[str] | None = None,
 ) -> Config:
     """Resolve arguments, then a config file, then the embedded service, in that order."""
+    # An empty name is a mistake (often an unset variable), not a wish for the default: runs
+    # would quietly go to another project.
+    for name, value, default in (("project", project, DEFAULT_PROJECT), ("domain", domain, DEFAULT_DOMAIN)):
+        if value is not None and not value.strip():
+            raise ConfigError(
+                f"{name} is empty; pass its name, e.g. init({name}={default!r}), or leave it out to"
+                f" use the config file's task.{name} (else {default!r})"
+            )
     from_file: dict[str, Any] = {}
     source = "arguments"
     embedded = False
@@ -211,8 +219,8 @@ def build_config(
         endpoint=parsed,
         insecure=bool(insecure),
         org=org if org is not None else (from_file.get("org") or ""),
-        project=project or from_file.get("project") or DEFAULT_PROJECT,
-        domain=domain or from_file.get("domain") or DEFAULT_DOMAIN,
+        project=project if project is not None else from_file.get("project") or DEFAULT_PROJECT,
+        domain=domain if domain is not None else from_file.get("domain") or DEFAULT_DOMAIN,
         api_key=key,
         ca_cert=_ca_cert(roots, insecure=bool(insecure)),
         embedded=embedded,
