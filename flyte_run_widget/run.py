@@ -18,11 +18,22 @@ from . import _loop
 from ._follow import ConnectionCallback, follow_action
 from ._loop import syncify, syncify_classmethod
 from .client import Client, get_client
-from .errors import AlreadyFinishedError, NotFoundError, RunNotFoundError
+from .errors import (
+    AlreadyFinishedError,
+    ArgumentTypeError,
+    ArgumentValueError,
+    NotFoundError,
+    RunNotFoundError,
+)
 from .literals import from_named
 from .phase import friendly_phase, is_terminal, raw_phase
 
 PAGE_SIZE = 100
+
+
+def _check_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ArgumentTypeError(f"{name} must be a whole number, not {value!r}")
 
 
 class ActionDetails:
@@ -361,13 +372,27 @@ class Run:
     async def show_logs(
         self,
         attempt: int | None = None,
-        max_lines: int = 100,
+        max_lines: int | None = None,
         show_ts: bool = False,
         raw: bool = False,
         filter_system: bool = False,
     ) -> None:
-        """Print the attempt's log (latest by default), following it while the run works."""
+        """Print the attempt's log (latest by default, else 1, 2, ...), following it while the
+        run works: the last ``max_lines`` lines (default 100) in a live panel, or with ``raw`` as
+        plain text: every line, or the last ``max_lines`` so far and then each new one."""
         from .console import print_logs
+
+        if attempt is not None:
+            _check_int("attempt", attempt)
+            if attempt < 1:
+                raise ArgumentValueError(
+                    f"attempts count from 1, not {attempt}: pass attempt=1 for the first, or leave"
+                    " attempt out for the latest"
+                )
+        if max_lines is not None:
+            _check_int("max_lines", max_lines)
+            if max_lines < 1:
+                raise ArgumentValueError(f"max_lines must be 1 or more, not {max_lines}")
 
         await print_logs(
             self, attempt=attempt, max_lines=max_lines, show_ts=show_ts, raw=raw, filter_system=filter_system

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -14,7 +15,8 @@ import pytest
 from conftest import LocalService
 
 import flyte_run_widget as frw
-from flyte_run_widget import errors
+from flyte_run_widget import _loop, errors
+from flyte_run_widget._follow import follow_logs
 from flyte_run_widget.errors import ConfigError, FlyteRunWidgetError
 
 
@@ -118,6 +120,51 @@ def test_show_logs_raw_keeps_the_last_max_lines(client, finished, capsys):
     assert capsys.readouterr().out == "".join(f"line {i}\n" for i in range(45, 50))
     finished.show_logs(raw=True, max_lines=500, filter_system=True)
     assert capsys.readouterr().out == "".join(f"line {i}\n" for i in range(50))
+
+
+def counting_then_waiting(n: int, release: str) -> None:
+    import os
+
+    for i in range(n):
+        print(f"line {i}", flush=True)
+    while not os.path.exists(release):
+        time.sleep(0.05)
+    print("late", flush=True)
+
+
+async def _line_logged(run: frw.Run, message: str) -> None:
+    logs = follow_logs(run.client, run.action_id, 1)
+    try:
+        async for batch in logs:
+            if any(ln.message == message for ln in batch):
+                return
+    finally:
+        await logs.aclose()
+
+
+def test_show_logs_raw_on_a_running_run_is_tail_then_follow(client, tmp_path, capsys):
+    """The last max_lines of the log so far, then every new line (``tail -n 5 -f``)."""
+    release = tmp_path / "release"
+    run = frw.run(counting_then_waiting, n=30, release=str(release))
+    try:
+        run.wait(quiet=True, wait_for="running")
+        _loop.run_sync(asyncio.wait_for(_line_logged(run, "line 29\n"), 60))
+        shown: list[str] = []
+        follower = threading.Thread(
+            target=lambda: run.show_logs(raw=True, max_lines=5, filter_system=True), daemon=True
+        )
+        follower.start()
+        deadline = time.monotonic() + 60
+        while "line 29\n" not in "".join(shown) and time.monotonic() < deadline:
+            shown.append(capsys.readouterr().out)
+            time.sleep(0.05)
+        release.touch()
+        follower.join(60)
+        assert not follower.is_alive()
+        shown.append(capsys.readouterr().out)
+        assert "".join(shown) == "".join(f"line {i}\n" for i in range(25, 30)) + "late\n"
+    finally:
+        release.touch()
 
 
 def test_show_logs_raw_keeps_a_long_line_whole(client, capsys):
