@@ -195,7 +195,7 @@ class Client:
                 if e.code() == grpc.StatusCode.UNAVAILABLE and attempt == 0:
                     await self._reconnect_or_raise(e)
                     continue
-                raise self.map_error(e, what=what) from None
+                raise self.map_error(e, what=what) from e
         raise AssertionError("unreachable")
 
     async def stream(self, name: str, request: Any, *, what: str = "") -> AsyncIterator[Any]:
@@ -207,7 +207,7 @@ class Client:
             async for item in call:
                 yield item
         except grpc.aio.AioRpcError as e:
-            raise self.map_error(e, what=what) from None
+            raise self.map_error(e, what=what) from e
         finally:
             call.cancel()
 
@@ -216,7 +216,8 @@ class Client:
             await self._reset()
             await self._ensure()
         except ServiceUnavailableError:
-            raise self._unreachable(error.details() or "") from None
+            # The call's own gRPC error says most; the failed reconnect is its context.
+            raise self._unreachable(error.details() or "") from error
 
     async def reconnect(self) -> None:
         """After a dropped stream: make sure the next call can connect (or raise)."""

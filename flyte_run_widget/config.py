@@ -97,7 +97,7 @@ def parse_endpoint(endpoint: str) -> Endpoint:
         host = parts.hostname or ""
         port = parts.port
     except ValueError as e:
-        raise ConfigError(f"endpoint {endpoint!r} has a bad port ({e}); use host:port") from None
+        raise ConfigError(f"endpoint {endpoint!r} has a bad port ({e}); use host:port") from e
     if not host:
         raise ConfigError(f"endpoint {endpoint!r} names no host; use e.g. 'localhost:8090'")
     if scheme in ("https", "grpcs"):
@@ -139,7 +139,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(
             f"cannot read Flyte config {path}: {e}; fix the file or pass init(endpoint=...)"
-        ) from None
+        ) from e
     if not isinstance(data, dict):
         raise ConfigError(f"Flyte config {path} is not a mapping; expected keys admin.endpoint, task.project")
     admin = data.get("admin") or {}

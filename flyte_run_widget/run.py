@@ -23,6 +23,7 @@ from .errors import (
     ArgumentTypeError,
     ArgumentValueError,
     NotFoundError,
+    RunNotFinishedError,
     RunNotFoundError,
 )
 from .literals import from_named
@@ -203,7 +204,7 @@ class Run:
                 "GetRunDetails", run_service_pb2.GetRunDetailsRequest(run_id=rid), what=f"run {name!r}"
             )
         except NotFoundError as e:
-            raise RunNotFoundError(str(e), code=e.code, details=e.details) from None
+            raise RunNotFoundError(str(e), code=e.code, details=e.details) from e
         details = resp.details
         pb2 = run_definition_pb2.Run(
             action=run_definition_pb2.Action(
@@ -242,7 +243,7 @@ class Run:
                 filters.append(list_pb2.Filter(function=list_pb2.Filter.EQUAL, field=field, values=[value]))
         key, direction = sort_by
         if direction not in ("asc", "desc"):
-            raise ValueError(f"sort_by direction must be 'asc' or 'desc', not {direction!r}")
+            raise ArgumentValueError(f"sort_by direction must be 'asc' or 'desc', not {direction!r}")
         sort = list_pb2.Sort(
             key=key,
             direction=list_pb2.Sort.ASCENDING if direction == "asc" else list_pb2.Sort.DESCENDING,
@@ -320,7 +321,7 @@ class Run:
         from .console import WaitDisplay
 
         if wait_for not in ("terminal", "running"):
-            raise ValueError(f"wait_for must be 'terminal' or 'running', not {wait_for!r}")
+            raise ArgumentValueError(f"wait_for must be 'terminal' or 'running', not {wait_for!r}")
         with WaitDisplay(self, quiet=quiet) as display:
             async for details in self.watch.aio():
                 display.update(details)
@@ -365,7 +366,7 @@ class Run:
                 code=err.code if err else "",
             )
         if not self.done():
-            raise RuntimeError(f"run {self.name!r} is still {self.phase}; call run.wait() first")
+            raise RunNotFinishedError(f"run {self.name!r} is still {self.phase}; call run.wait() first")
         return ActionOutputs(from_named((await self._action_data()).outputs.literals))
 
     @syncify

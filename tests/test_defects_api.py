@@ -226,6 +226,25 @@ def test_service_errors_keep_the_grpc_error_as_cause(client):
     cause = _grpc_cause(info.value)
     assert cause is not None and cause.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(errors.InvalidArgumentError) as info2:
-        frw.Run.get("NOT a valid name!")
+        list(frw.Run.listall(sort_by=("no_such_field", "asc")))
     cause = _grpc_cause(info2.value)
     assert cause is not None and cause.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_stream_errors_keep_the_grpc_error_as_cause(client):
+    from flyteidl2.common import identifier_pb2
+    from flyteidl2.workflow import run_service_pb2
+
+    run_id = identifier_pb2.RunIdentifier(project="proj", domain="development", name="no-such-run")
+    request = run_service_pb2.WatchActionDetailsRequest(
+        action_id=identifier_pb2.ActionIdentifier(run=run_id, name="a0")
+    )
+
+    async def watch() -> None:
+        async for _ in frw.client.get_client().stream("WatchActionDetails", request):
+            pass
+
+    with pytest.raises(errors.NotFoundError) as info:
+        _loop.run_sync(watch())
+    cause = _grpc_cause(info.value)
+    assert cause is not None and cause.code() == grpc.StatusCode.NOT_FOUND
