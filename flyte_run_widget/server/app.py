@@ -75,7 +75,8 @@ async def serve_async(
     exposure: Exposure | None = None,
 ) -> None:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None). Off loopback,
-    ``exposure`` must carry a token and TLS (see auth.check_exposure)."""
+    ``exposure`` must carry a token and TLS (see auth.check_exposure). A start that cannot
+    succeed raises ServeError, saying why and what to change, and leaves nothing behind."""
     if data_dir is None:
         raise ValueError("serve needs data_dir: the folder that keeps runs and logs")
     if exposure is None:
