@@ -18,12 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import functools
 import inspect
+import os
+import sys
 import threading
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar, overload
+
+from .errors import LoopError
 
 T = TypeVar("T")
 
@@ -36,6 +42,43 @@ _thread: threading.Thread | None = None
 # clicks while a cell is blocked in ``run.wait()``.
 _blocking_hook: Callable[[], AbstractContextManager[Callable[[], None]]] | None = None
 _HOOK_INTERVAL = 0.05
+
+
+# Warnings raised by a coroutine on the background loop, for the call that waits for it to
+# re-raise in the caller's thread: warnings.warn there would point into asyncio.
+_pending_warnings: contextvars.ContextVar[list[tuple[str, type[Warning]]] | None] = contextvars.ContextVar(
+    "flyte_run_widget_pending_warnings", default=None
+)
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` at the user's line: the first frame outside this package, also from a
+    coroutine that a sync call or an ``.aio()`` call runs on the background loop."""
+    pending = _pending_warnings.get()
+    if pending is not None:
+        pending.append((message, category))
+    else:
+        _warn_outside_package(message, category)
+
+
+def _warn_outside_package(message: str, category: type[Warning]) -> None:
+    frame = sys._getframe(1)
+    level = 2  # stacklevel 2 is our caller, frame
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+async def _collecting_warnings(coro: Coroutine[Any, Any, T], pending: list[tuple[str, type[Warning]]]) -> T:
+    _pending_warnings.set(pending)  # this task's own context: nothing else sees it
+    return await coro
+
+
+def _reraise_warnings(pending: list[tuple[str, type[Warning]]]) -> None:
+    for message, category in pending:
+        _warn_outside_package(message, category)
 
 
 def get_loop() -> asyncio.AbstractEventLoop:
@@ -76,11 +119,19 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on the background loop and block until it is done."""
     if in_loop_thread():
         coro.close()
-        raise RuntimeError(
+        raise LoopError(
             "a sync flyte_run_widget call was made on its own background loop; "
             "use the .aio() form inside coroutines"
         )
-    future = submit(coro)
+    pending: list[tuple[str, type[Warning]]] = []
+    future = submit(_collecting_warnings(coro, pending))
+    try:
+        return _wait(future)
+    finally:
+        _reraise_warnings(pending)
+
+
+def _wait(future: concurrent.futures.Future[T]) -> T:
     try:
         hook = _blocking_hook
         if hook is None or threading.current_thread() is not threading.main_thread():
@@ -104,7 +155,11 @@ async def run_async(coro: Coroutine[Any, Any, T]) -> T:
         running = None
     if running is get_loop():
         return await coro
-    return await asyncio.wrap_future(submit(coro))
+    pending: list[tuple[str, type[Warning]]] = []
+    try:
+        return await asyncio.wrap_future(submit(_collecting_warnings(coro, pending)))
+    finally:
+        _reraise_warnings(pending)
 
 
 def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:

@@ -23,7 +23,7 @@ from flyteidl2.dataproxy import dataproxy_service_pb2 as dp
 from flyteidl2.dataproxy import dataproxy_service_pb2_grpc as dp_grpc
 from flyteidl2.workflow import run_logs_service_pb2_grpc, run_service_pb2_grpc
 
-from . import _loop
+from . import _keepalive, _loop
 from ._call_error import CallError
 from .config import Config, build_config, parse_endpoint
 from .errors import (
@@ -80,8 +80,7 @@ class Client:
     def _new_channel(self, own_connection: bool = False, target: str | None = None) -> grpc.aio.Channel:
         options: list[tuple[str, str | int]] = [
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_permit_without_calls", 0),
+            *_keepalive.client_options(),
             ("grpc.primary_user_agent", "flyte-run-widget"),
         ]
         if own_connection:  # channels to one target otherwise share a subchannel (a connection)
@@ -235,9 +234,9 @@ class Client:
                 code, details = _status(e)
                 if code == grpc.StatusCode.UNAVAILABLE and attempt == 0:
                     logger.info("%s: service unavailable (%s); reconnecting to retry once", name, details)
-                    await self._reconnect_or_raise(details)
+                    await self._reconnect_or_raise(e)
                     continue
-                raise self.map_status(code, details, what=what) from None
+                raise self.map_status(code, details, what=what) from e
         raise AssertionError("unreachable")
 
     async def stream(self, name: str, request: Any, *, what: str = "") -> AsyncIterator[Any]:
@@ -256,7 +255,7 @@ class Client:
             async for item in responses:
                 yield item
         except (grpc.aio.AioRpcError, CallError) as e:
-            raise self.map_status(*_status(e), what=what) from None
+            raise self.map_status(*_status(e), what=what) from e
         finally:
             await responses.aclose()
 
@@ -342,12 +341,13 @@ class Client:
             self._data_channels[target] = self._new_channel(own_connection=True, target=target)
         return self._data_channels[target]
 
-    async def _reconnect_or_raise(self, details: str) -> None:
+    async def _reconnect_or_raise(self, error: grpc.aio.AioRpcError | CallError) -> None:
         try:
             await self._reset()
             await self._ensure()
         except ServiceUnavailableError:
-            raise self._unreachable(details) from None
+            # The call's own error says most; the failed reconnect is its context.
+            raise self._unreachable(_status(error)[1]) from error
 
     async def reconnect(self) -> None:
         """After a dropped stream: make sure the next call can connect (or raise)."""

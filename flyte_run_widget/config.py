@@ -97,7 +97,7 @@ def parse_endpoint(endpoint: str) -> Endpoint:
         host = parts.hostname or ""
         port = parts.port
     except ValueError as e:
-        raise ConfigError(f"endpoint {endpoint!r} has a bad port ({e}); use host:port") from None
+        raise ConfigError(f"endpoint {endpoint!r} has a bad port ({e}); use host:port") from e
     if not host:
         raise ConfigError(f"endpoint {endpoint!r} names no host; use e.g. 'localhost:8090'")
     if scheme in ("https", "grpcs"):
@@ -139,7 +139,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(
             f"cannot read Flyte config {path}: {e}; fix the file or pass init(endpoint=...)"
-        ) from None
+        ) from e
     if not isinstance(data, dict):
         raise ConfigError(f"Flyte config {path} is not a mapping; expected keys admin.endpoint, task.project")
     admin = data.get("admin") or {}
@@ -179,6 +179,14 @@ def build_config(
     data_dir: str | os.PathLike[str] | None = None,
 ) -> Config:
     """Resolve arguments, then a config file, then the embedded service, in that order."""
+    # An empty name is a mistake (often an unset variable), not a wish for the default: runs
+    # would quietly go to another project.
+    for name, value, default in (("project", project, DEFAULT_PROJECT), ("domain", domain, DEFAULT_DOMAIN)):
+        if value is not None and not value.strip():
+            raise ConfigError(
+                f"{name} is empty; pass its name, e.g. init({name}={default!r}), or leave it out to"
+                f" use the config file's task.{name} (else {default!r})"
+            )
     from_file: dict[str, Any] = {}
     source = "arguments"
     embedded = False
@@ -211,8 +219,8 @@ def build_config(
         endpoint=parsed,
         insecure=bool(insecure),
         org=org if org is not None else (from_file.get("org") or ""),
-        project=project or from_file.get("project") or DEFAULT_PROJECT,
-        domain=domain or from_file.get("domain") or DEFAULT_DOMAIN,
+        project=project if project is not None else from_file.get("project") or DEFAULT_PROJECT,
+        domain=domain if domain is not None else from_file.get("domain") or DEFAULT_DOMAIN,
         api_key=key,
         ca_cert=_ca_cert(roots, insecure=bool(insecure)),
         embedded=embedded,

@@ -6,9 +6,11 @@ with WaitDisplay(run, quiet=False) as display:
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
@@ -17,7 +19,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from . import _follow
-from .logs import format_line, keep
+from .logs import Rejoin, format_line, keep
 from .phase import is_success
 
 if TYPE_CHECKING:
@@ -113,30 +115,30 @@ class WaitDisplay:
             self._live = None
 
 
+#: Raw mode prints the last ``max_lines`` of what the log holds, then follows: the log so far
+#: arrives at once, so a pause this long in a running attempt's stream marks its end.
+_BACKLOG_PAUSE = 0.25
+
+
 async def print_logs(
     run: Run,
     *,
     attempt: int | None,
-    max_lines: int,
+    max_lines: int | None,
     show_ts: bool,
     raw: bool,
     filter_system: bool,
 ) -> None:
-    """``raw`` writes every line as it comes; otherwise a live panel keeps the last ``max_lines``."""
-    number = attempt
-    if number is None:
-        details = await run.details.aio()
-        number = max(1, details.action_details.attempts)
-    stream = _follow.follow_logs(run.client, run.action_id, number)
+    """``raw`` writes every line as it comes, or with ``max_lines`` the last ``max_lines`` lines
+    and then every new one (``tail -n max_lines -f``); otherwise a live panel keeps the last
+    ``max_lines`` (default 100)."""
+    details = await run.details.aio()
+    number = attempt if attempt is not None else max(1, details.action_details.attempts)
+    texts = _texts(_follow.follow_logs(run.client, run.action_id, number), show_ts, filter_system)
     if raw:
-        out = sys.stdout
-        async for batch in stream:
-            out.write(
-                "".join(format_line(ln, show_ts=show_ts) for ln in keep(batch, filter_system=filter_system))
-            )
-            out.flush()
+        await _print_raw(texts, max_lines, finished=details.done())
         return
-    tail: deque[str] = deque(maxlen=max(1, max_lines))
+    tail: deque[str] = deque(maxlen=max_lines or 100)
     console = Console(file=sys.stdout, highlight=False)
 
     def render() -> Any:
@@ -145,5 +147,58 @@ async def print_logs(
         return Panel(Group(body), title=title, title_align="left", expand=True)
 
     with Live(get_renderable=render, console=console, refresh_per_second=4):
-        async for batch in stream:
-            tail.extend(format_line(ln, show_ts=show_ts) for ln in keep(batch, filter_system=filter_system))
+        async for batch in texts:
+            tail.extend(batch)
+
+
+async def _texts(
+    batches: AsyncIterator[_follow.LogBatch], show_ts: bool, filter_system: bool
+) -> AsyncIterator[list[str]]:
+    """Batches of whole lines as text, each with its newline."""
+    rejoin = Rejoin()
+    async for batch in batches:
+        whole = rejoin.feed(batch)
+        if whole:
+            yield [format_line(ln, show_ts=show_ts) for ln in keep(whole, filter_system=filter_system)]
+    rest = rejoin.flush()
+    if rest:
+        yield [format_line(ln, show_ts=show_ts) for ln in keep(rest, filter_system=filter_system)]
+
+
+async def _print_raw(texts: AsyncIterator[list[str]], max_lines: int | None, *, finished: bool) -> None:
+    out = sys.stdout
+    if max_lines is None:
+        async for batch in texts:
+            out.write("".join(batch))
+            out.flush()
+        return
+    tail: deque[str] = deque(maxlen=max_lines)
+    following = False
+    started = False  # the pause is timed from the first batch: subscribing takes a while
+    it = aiter(texts)
+    pending: asyncio.Future[list[str]] = asyncio.ensure_future(anext(it))
+    try:
+        while True:
+            if started and not following and not finished:
+                done, _ = await asyncio.wait({pending}, timeout=_BACKLOG_PAUSE)
+                if not done:  # the log so far is in: its end, then the rest as it comes
+                    following = True
+                    out.write("".join(tail))
+                    out.flush()
+                    continue
+            try:
+                batch = await pending
+            except StopAsyncIteration:
+                break
+            if following:
+                out.write("".join(batch))
+                out.flush()
+            else:
+                tail.extend(batch)
+                started = True
+            pending = asyncio.ensure_future(anext(it))
+    finally:
+        pending.cancel()
+    if not following:
+        out.write("".join(tail))
+        out.flush()

@@ -17,6 +17,24 @@ class ConfigError(FlyteRunWidgetError, ValueError):
     """The configuration (endpoint, config file, arguments) cannot be used."""
 
 
+class ArgumentValueError(FlyteRunWidgetError, ValueError):
+    """An argument has a value the call cannot use (e.g. ``attempt=0``); the message says
+    which values fit."""
+
+
+class ArgumentTypeError(FlyteRunWidgetError, TypeError):
+    """An argument is of a kind the call cannot use (e.g. ``task(42)``, or inputs that do not
+    fit the function's signature)."""
+
+
+class RunNotFinishedError(FlyteRunWidgetError, RuntimeError):
+    """The run has not finished, so what was asked for (its outputs) does not exist yet."""
+
+
+class LoopError(FlyteRunWidgetError, RuntimeError):
+    """A blocking call was made where it would block the package's own event loop."""
+
+
 class ServiceError(FlyteRunWidgetError):
     """The Run service answered with an error. ``code`` is the gRPC status name."""
 
@@ -70,3 +88,7 @@ class RunFailedError(FlyteRunWidgetError):
 
 class ConversionError(FlyteRunWidgetError, TypeError):
     """A value cannot be converted to or from a Flyte literal."""
+
+
+class ServeError(FlyteRunWidgetError):
+    """The local Run service cannot start as asked (address, port, data folder, token file)."""

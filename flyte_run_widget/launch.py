@@ -27,7 +27,7 @@ from flyteidl2.workflow import run_service_pb2
 
 from ._loop import syncify
 from .client import get_client
-from .errors import ConversionError
+from .errors import ArgumentTypeError, ArgumentValueError, ConversionError
 from .literals import literal_type, to_inputs
 from .run import Run
 
@@ -48,11 +48,11 @@ class Task:
 
     def __post_init__(self) -> None:
         if not callable(self.fn):
-            raise TypeError(f"task() needs a function, not {type(self.fn).__name__}")
+            raise ArgumentTypeError(f"task() needs a function, not {type(self.fn).__name__}")
         if not self.name:
             self.name = f"{self.fn.__module__}.{self.fn.__qualname__}".replace("<", "").replace(">", "")
         if self.retries < 0:
-            raise ValueError("retries must be 0 or more")
+            raise ArgumentValueError(f"retries must be 0 or more, not {self.retries}")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -62,7 +62,7 @@ class Task:
         try:
             bound = inspect.signature(self.fn).bind(**inputs)
         except TypeError as e:
-            raise TypeError(f"inputs do not fit {self.name}(): {e}") from None
+            raise ArgumentTypeError(f"inputs do not fit {self.name}(): {e}") from e
         bound.apply_defaults()
         return dict(bound.arguments)
 
@@ -115,7 +115,7 @@ def _pickle_function(fn: Callable[..., Any]) -> str:
     try:
         data = cloudpickle.dumps(fn)
     except Exception as e:
-        raise ConversionError(f"cannot send {fn.__qualname__} to a task process ({e})") from None
+        raise ConversionError(f"cannot send {fn.__qualname__} to a task process ({e})") from e
     finally:
         if by_value:
             cloudpickle.unregister_pickle_by_value(module)

@@ -79,7 +79,7 @@ def _pickled(value: Any) -> literals_pb2.Literal:
         raise ConversionError(
             f"cannot convert a {type(value).__name__} to a Flyte literal ({e}); "
             "pass numbers, strings, lists, dicts, dataclasses or picklable objects"
-        ) from None
+        ) from e
     return _scalar(binary=literals_pb2.Binary(value=data, tag=PICKLE))
 
 
@@ -134,7 +134,7 @@ def _from_binary(b: literals_pb2.Binary) -> Any:
         raise ConversionError(
             f"a {b.tag} value of {len(b.value)} bytes cannot be decoded ({e}); it was written by "
             "a different library version or is corrupt"
-        ) from None
+        ) from e
     return b.value
 
 
@@ -144,7 +144,7 @@ def to_inputs(values: Mapping[str, Any]) -> common_pb2.Inputs:
         try:
             literal = to_literal(value)
         except ConversionError as e:
-            raise ConversionError(f"input {name!r}: {e}") from None
+            raise ConversionError(f"input {name!r}: {e}") from e
         literals.append(common_pb2.NamedLiteral(name=name, value=literal))
     return common_pb2.Inputs(literals=literals)
 

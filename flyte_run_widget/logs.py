@@ -66,8 +66,56 @@ def iso_timestamp(line: payload_pb2.LogLine) -> str:
 
 def format_line(line: payload_pb2.LogLine, *, show_ts: bool = False) -> str:
     """The message with its trailing newline; with ``show_ts`` an ISO timestamp in front."""
-    msg = line.message if line.message.endswith("\n") else line.message + "\n"
+    msg = line.message  # one read: each costs a protobuf field access
+    if not msg.endswith("\n"):
+        msg += "\n"
     return f"{iso_timestamp(line)} {msg}" if show_ts else msg
+
+
+#: A message without a newline at its end and at least this long is the start of a line the
+#: service cut into pieces (of about 256 KiB: server/logfile.py); the line goes on in the next
+#: messages. A shorter one is a whole line from a service that sends lines without newlines.
+CUT_PIECE_MIN = 32 * 1024
+
+
+class Rejoin:
+    """Puts lines that the service cut into pieces back together, across batches.
+
+    rejoin = Rejoin()
+    for batch in batches:
+        whole = rejoin.feed(batch)
+    whole += rejoin.flush()      # a line the stream ended in the middle of
+    """
+
+    def __init__(self) -> None:
+        self._head: payload_pb2.LogLine | None = None
+        self._parts: list[str] = []
+
+    def feed(self, lines: Iterable[payload_pb2.LogLine]) -> list[payload_pb2.LogLine]:
+        out: list[payload_pb2.LogLine] = []
+        for ln in lines:
+            msg = ln.message
+            goes_on = not msg.endswith("\n") and len(msg) >= CUT_PIECE_MIN
+            if self._head is not None:
+                self._parts.append(msg)
+                if not goes_on:
+                    out.append(self._whole())
+            elif goes_on:
+                self._head, self._parts = ln, [msg]
+            else:
+                out.append(ln)
+        return out
+
+    def flush(self) -> list[payload_pb2.LogLine]:
+        return [self._whole()] if self._head is not None else []
+
+    def _whole(self) -> payload_pb2.LogLine:
+        assert self._head is not None
+        line = payload_pb2.LogLine(
+            timestamp=self._head.timestamp, originator=self._head.originator, message="".join(self._parts)
+        )
+        self._head, self._parts = None, []
+        return line
 
 
 def keep(lines: Iterable[payload_pb2.LogLine], *, filter_system: bool) -> list[payload_pb2.LogLine]:

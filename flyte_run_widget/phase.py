@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from flyteidl2.common import phase_pb2
 
+from .errors import ArgumentValueError
+
 _PREFIX = "ACTION_PHASE_"
 
 #: Phases after which an action never changes again.
@@ -48,12 +50,12 @@ def raw_phase(friendly: str | int) -> int:
         key = _PREFIX + key
     try:
         return int(phase_pb2.ActionPhase.Value(key))
-    except ValueError:
+    except ValueError as e:
         for number, name in _LATER_NAMES.items():
             if key == _PREFIX + name.upper():
                 return number
         known = ", ".join(friendly_phase(v) for v in phase_pb2.ActionPhase.values() if v)
-        raise ValueError(f"unknown phase {friendly!r}; use one of: {known}") from None
+        raise ArgumentValueError(f"unknown phase {friendly!r}; use one of: {known}") from e
 
 
 def is_terminal(raw: int) -> bool:

@@ -7,7 +7,6 @@ print(run.phase, run.outputs())
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Literal
 
@@ -15,14 +14,27 @@ from flyteidl2.common import identifier_pb2, list_pb2
 from flyteidl2.workflow import run_definition_pb2, run_service_pb2
 from google.protobuf import json_format
 
+from . import _loop
 from ._follow import ConnectionCallback, follow_action
 from ._loop import syncify, syncify_classmethod
 from .client import Client, get_client
-from .errors import AlreadyFinishedError, NotFoundError, RunNotFoundError
+from .errors import (
+    AlreadyFinishedError,
+    ArgumentTypeError,
+    ArgumentValueError,
+    NotFoundError,
+    RunNotFinishedError,
+    RunNotFoundError,
+)
 from .literals import from_named
 from .phase import friendly_phase, is_terminal, raw_phase
 
 PAGE_SIZE = 100
+
+
+def _check_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ArgumentTypeError(f"{name} must be a whole number, not {value!r}")
 
 
 class ActionDetails:
@@ -192,7 +204,7 @@ class Run:
                 "GetRunDetails", run_service_pb2.GetRunDetailsRequest(run_id=rid), what=f"run {name!r}"
             )
         except NotFoundError as e:
-            raise RunNotFoundError(str(e), code=e.code, details=e.details) from None
+            raise RunNotFoundError(str(e), code=e.code, details=e.details) from e
         details = resp.details
         pb2 = run_definition_pb2.Run(
             action=run_definition_pb2.Action(
@@ -231,7 +243,7 @@ class Run:
                 filters.append(list_pb2.Filter(function=list_pb2.Filter.EQUAL, field=field, values=[value]))
         key, direction = sort_by
         if direction not in ("asc", "desc"):
-            raise ValueError(f"sort_by direction must be 'asc' or 'desc', not {direction!r}")
+            raise ArgumentValueError(f"sort_by direction must be 'asc' or 'desc', not {direction!r}")
         sort = list_pb2.Sort(
             key=key,
             direction=list_pb2.Sort.ASCENDING if direction == "asc" else list_pb2.Sort.DESCENDING,
@@ -286,9 +298,7 @@ class Run:
             )
         except AlreadyFinishedError:
             await self.details.aio()
-            warnings.warn(
-                f"run {self.name!r} already finished ({self.phase}); nothing to abort", stacklevel=3
-            )
+            _loop.warn(f"run {self.name!r} already finished ({self.phase}); nothing to abort")
             return
         except NotFoundError:
             return
@@ -311,7 +321,7 @@ class Run:
         from .console import WaitDisplay
 
         if wait_for not in ("terminal", "running"):
-            raise ValueError(f"wait_for must be 'terminal' or 'running', not {wait_for!r}")
+            raise ArgumentValueError(f"wait_for must be 'terminal' or 'running', not {wait_for!r}")
         with WaitDisplay(self, quiet=quiet) as display:
             async for details in self.watch.aio():
                 display.update(details)
@@ -356,20 +366,34 @@ class Run:
                 code=err.code if err else "",
             )
         if not self.done():
-            raise RuntimeError(f"run {self.name!r} is still {self.phase}; call run.wait() first")
+            raise RunNotFinishedError(f"run {self.name!r} is still {self.phase}; call run.wait() first")
         return ActionOutputs(from_named((await self._action_data()).outputs.literals))
 
     @syncify
     async def show_logs(
         self,
         attempt: int | None = None,
-        max_lines: int = 100,
+        max_lines: int | None = None,
         show_ts: bool = False,
         raw: bool = False,
         filter_system: bool = False,
     ) -> None:
-        """Print the attempt's log (latest by default), following it while the run works."""
+        """Print the attempt's log (latest by default, else 1, 2, ...), following it while the
+        run works: the last ``max_lines`` lines (default 100) in a live panel, or with ``raw`` as
+        plain text: every line, or the last ``max_lines`` so far and then each new one."""
         from .console import print_logs
+
+        if attempt is not None:
+            _check_int("attempt", attempt)
+            if attempt < 1:
+                raise ArgumentValueError(
+                    f"attempts count from 1, not {attempt}: pass attempt=1 for the first, or leave"
+                    " attempt out for the latest"
+                )
+        if max_lines is not None:
+            _check_int("max_lines", max_lines)
+            if max_lines < 1:
+                raise ArgumentValueError(f"max_lines must be 1 or more, not {max_lines}")
 
         await print_logs(
             self, attempt=attempt, max_lines=max_lines, show_ts=show_ts, raw=raw, filter_system=filter_system

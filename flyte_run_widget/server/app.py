@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -26,14 +27,17 @@ from flyteidl2.workflow import run_logs_service_connect, run_service_connect
 from flyteidl2.workflow import run_logs_service_pb2 as rl
 from flyteidl2.workflow import run_service_pb2 as rs
 
-from .asgi import Door, listen, serve_hypercorn
-from .auth import Exposure, TokenAuth, check_exposure
+from .._keepalive import server_options
+from ..errors import ServeError
+from .asgi import Door, serve_hypercorn
+from .auth import Exposure, TokenAuth, check_exposure, save_token
 from .dataplane import ClusterService, DataProxyService
 from .door import asgi_app
 from .executor import Executor
 from .hub import Hub
 from .logs_service import RunLogsService
 from .paths import Layout
+from .preflight import bind, check_data_dir, listen, make_data_dir, remove_tree
 from .service import RunService, add_to_server
 from .store import Store
 
@@ -45,7 +49,7 @@ _LOCK_FILE = "server.lock"
 _MAX_MESSAGE = 64 * 1024 * 1024
 
 
-class AlreadyServingError(RuntimeError):
+class AlreadyServingError(ServeError, RuntimeError):
     """Another service already uses this data folder."""
 
 
@@ -86,39 +90,70 @@ async def serve_async(
     """Serve until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None). Off loopback,
     ``exposure`` must carry a token and TLS (see auth.check_exposure). ``server_kind``
     "connect" (Connect, gRPC and gRPC-Web on one port) or "grpcio" (gRPC only, the former
-    server, kept for comparing the two)."""
+    server, kept for comparing the two). A start that cannot succeed raises ServeError, saying
+    why and what to change, and leaves nothing behind."""
     if data_dir is None:
         raise ValueError("serve needs data_dir: the folder that keeps runs and logs")
     if exposure is None:
         exposure = check_exposure(host)
     data_dir = Path(data_dir).expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    lock = _hold_lock(data_dir)
-    layout = Layout(data_dir)
-    store = Store(layout.db)
-    hub = Hub()
-    executor = Executor(layout, store, hub, grace=grace)
-    recovered = executor.recover()
-    if recovered:
-        log.warning("ended %d run(s) left unfinished by a previous service", recovered)
-    runs = RunService(store, hub, executor)
-    logs = RunLogsService(runs, layout, hub)
+    # Everything that can refuse comes before anything is made: a start that fails leaves no
+    # data folder, token file or server.json behind.
+    check_data_dir(data_dir)
+    grpc_server: grpc.aio.Server | None = None
+    sock: socket.socket | None = None
     if server_kind == "grpcio":
-        server = await _start_grpcio(host, port, exposure, runs, logs)
-        endpoint = f"{host}:{server.bound}"
+        grpc_server = _grpcio_server(exposure)
+        bound = bind(grpc_server, host, port, exposure.tls)
     else:
         sock = listen(host, port)
-        endpoint = f"{host}:{sock.getsockname()[1]}"
-    server_file = write_server_file(data_dir, endpoint)
+        bound = sock.getsockname()[1]
+    undo = contextlib.ExitStack()  # what this start made, undone unless it gets to serving
+    try:
+        created = make_data_dir(data_dir)
+        if created is not None:
+            undo.callback(remove_tree, created)
+        lock = _hold_lock(data_dir)
+        undo.callback(lock.close)
+        if exposure.new_token_file is not None and exposure.token is not None:
+            save_token(exposure.new_token_file, exposure.token)
+            undo.callback(exposure.new_token_file.unlink, missing_ok=True)
+        layout = Layout(data_dir)
+        store = Store(layout.db)
+        undo.callback(store.close)
+        hub = Hub()
+        executor = Executor(layout, store, hub, grace=grace)
+        recovered = executor.recover()
+        if recovered:
+            log.warning("ended %d run(s) left unfinished by a previous service", recovered)
+        runs = RunService(store, hub, executor)
+        logs = RunLogsService(runs, layout, hub)
+        if grpc_server is not None:
+            # Not the generated add_*_to_server: unparseable requests must get INVALID_ARGUMENT
+            # (an UNKNOWN makes Flyte 2.0 clients start an OAuth flow), and TailLogs answers raw
+            # bytes.
+            add_to_server(grpc_server, runs, logs)
+            await grpc_server.start()
+        endpoint = f"{host}:{bound}"
+        server_file = write_server_file(data_dir, endpoint)
+    except BaseException:
+        if grpc_server is not None:
+            await grpc_server.stop(None)
+        if sock is not None:
+            sock.close()
+        undo.close()
+        raise
+    undo.pop_all()
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    guard = ", TLS, token required" if exposure.token else ""
-    print(f"Flyte Run service listening on {endpoint} (data: {data_dir}{guard})", flush=True)
+    wire = "TLS" if exposure.tls else "plain text"
+    token = "token required" if exposure.token else "no token"
+    print(f"Flyte Run service listening on {endpoint} (data: {data_dir}, {wire}, {token})", flush=True)
     try:
-        if server_kind == "grpcio":
+        if sock is None:
             await stop.wait()
         else:
             await serve_hypercorn(connect_door(runs, logs, exposure.token), sock, exposure.tls, stop)
@@ -128,8 +163,8 @@ async def serve_async(
             if json.loads(server_file.read_text()).get("pid") == os.getpid():
                 server_file.unlink()
         await executor.shutdown("the Run service was stopped")
-        if server_kind == "grpcio":
-            await server.stop(grace=1.0)
+        if grpc_server is not None:
+            await grpc_server.stop(grace=1.0)
         store.close()
         lock.close()
 
@@ -144,44 +179,22 @@ def serve(
 ) -> None:
     """Run the local Run service in this process until SIGINT or SIGTERM.
 
-    Prints ``Flyte Run service listening on HOST:PORT (data: DIR)`` once ready and keeps
-    ``DIR/server.json`` (endpoint, pid) while running.
+    Prints ``Flyte Run service listening on HOST:PORT (data: DIR, TLS|plain text, token
+    required|no token)`` once ready and keeps ``DIR/server.json`` (endpoint, pid) while running.
     """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     asyncio.run(serve_async(host, port, data_dir, grace, exposure=exposure, server_kind=server_kind))
 
 
-class _GrpcioServer:
-    def __init__(self, server: grpc.aio.Server, bound: int) -> None:
-        self.server = server
-        self.bound = bound
-
-    async def stop(self, grace: float) -> None:
-        await self.server.stop(grace=grace)
-
-
-async def _start_grpcio(
-    host: str, port: int, exposure: Exposure, runs: RunService, logs: RunLogsService
-) -> _GrpcioServer:
-    server = grpc.aio.server(
+def _grpcio_server(exposure: Exposure) -> grpc.aio.Server:
+    return grpc.aio.server(
         interceptors=[TokenAuth(exposure.token)] if exposure.token else None,
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.so_reuseport", 0),
+            *server_options(),
         ],
     )
-    # Not the generated add_*_to_server: unparseable requests must get INVALID_ARGUMENT (an
-    # UNKNOWN makes Flyte 2.0 clients start an OAuth flow), and TailLogs answers raw bytes.
-    add_to_server(server, runs, logs)
-    if exposure.tls:
-        credentials = grpc.ssl_server_credentials([exposure.tls])
-        bound = server.add_secure_port(f"{host}:{port}", credentials)
-    else:
-        bound = server.add_insecure_port(f"{host}:{port}")
-    if not bound:
-        raise OSError(f"cannot listen on {host}:{port}")
-    await server.start()
-    return _GrpcioServer(server, bound)
 
 
 def connect_door(runs: RunService, logs: RunLogsService, token: str | None) -> Door:

@@ -190,7 +190,7 @@ class _Config(Config):
             try:
                 return super().create_ssl_context()
             finally:
-                self.keyfile = self.certfile = None
+                self.keyfile = self.certfile = None  # type: ignore[assignment]  # hypercorn types them str, defaults None
 
 
 def _quiet_when_cut(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -198,17 +198,6 @@ def _quiet_when_cut(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) ->
     TaskGroup refusing new work: expected then, not worth a traceback in the log."""
     if not isinstance(context.get("exception"), asyncio.CancelledError | RuntimeError):
         loop.default_exception_handler(context)
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """A listening socket (so the caller knows the port before serving starts)."""
-    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host.strip("[]"), port))
-    sock.listen(1024)
-    return sock
 
 
 async def serve_hypercorn(

@@ -18,18 +18,21 @@ from typing import Any
 import grpc
 
 from ..config import is_loopback_host
+from ..errors import ServeError
 
 _MIN_TOKEN = 16
 
 
-class ExposureError(ValueError):
-    """The service was asked to listen in a way that would leave it open."""
+class ExposureError(ServeError, ValueError):
+    """The service was asked to listen in a way that would leave it open, or its token or TLS
+    files cannot be used."""
 
 
 @dataclass(frozen=True)
 class Exposure:
     token: str | None = field(default=None, repr=False)
     tls: tuple[bytes, bytes] | None = field(default=None, repr=False)  # (key, certificate chain)
+    new_token_file: Path | None = None  # where ``token`` is to be written once serving starts
 
 
 def load_token(path: Path) -> str:
@@ -37,13 +40,16 @@ def load_token(path: Path) -> str:
     its owner only. A file others can read is refused: a token anyone on the machine can read
     protects nothing."""
     path = path.expanduser()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32) + "\n")
+    if not path.exists():
+        try:
+            save_token(path, secrets.token_urlsafe(32))
+        except ExposureError as e:
+            if not isinstance(e.__cause__, FileExistsError):  # else another process just made it
+                raise
+    return _read_token(path)
+
+
+def _read_token(path: Path) -> str:
     try:
         mode = path.stat().st_mode
         token = path.read_text().strip()
@@ -57,6 +63,33 @@ def load_token(path: Path) -> str:
             " file to have a random one written"
         )
     return token
+
+
+def save_token(path: Path, token: str) -> None:
+    """Write a new token file, mode 600; never over an existing one."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:
+        raise ExposureError(
+            f"cannot write the token file {path}: {e.strerror}; choose another --token-file"
+        ) from e
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+
+
+def _token_from(path: Path) -> tuple[str, Path | None]:
+    """The token of ``path`` and, when the file does not exist yet, the path to write it to
+    once the service can start (a start that fails leaves no token file behind)."""
+    path = path.expanduser()
+    if path.exists():
+        return _read_token(path), None
+    folder = path.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        why = "is not a writable folder" if folder.exists() else "does not exist"
+        raise ExposureError(
+            f"cannot write the token file {path}: {folder} {why}; create it or choose another --token-file"
+        )
+    return secrets.token_urlsafe(32), path
 
 
 def _read_pem(path: Path, what: str) -> bytes:
@@ -77,7 +110,7 @@ def check_exposure(
     is given to whoever watches the network."""
     if (tls_cert is None) != (tls_key is None):
         raise ExposureError("TLS needs both --tls-cert and --tls-key")
-    token = load_token(token_file) if token_file is not None else None
+    token, new_token_file = _token_from(token_file) if token_file is not None else (None, None)
     tls = None
     if tls_cert is not None and tls_key is not None:
         tls = (_read_pem(tls_key, "key"), _read_pem(tls_cert, "certificate"))
@@ -88,7 +121,7 @@ def check_exposure(
             f"listening on {host} would let anyone who reaches the port run commands as this user;"
             f" add {missing} (see SECURITY.md), or listen on 127.0.0.1"
         )
-    return Exposure(token=token, tls=tls)
+    return Exposure(token=token, tls=tls, new_token_file=new_token_file)
 
 
 def _bearer(metadata: Any) -> bytes:

@@ -7,9 +7,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from .app import AlreadyServingError, serve
-from .auth import ExposureError, check_exposure
+from ..errors import ServeError
+from .app import serve
+from .auth import check_exposure
 from .launcher import default_data_dir
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, or 0. Left to the OS, a port out of range is taken modulo
+    65536 or replaced by a free one, and the service would listen where nobody looks."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 1 to 65535, or 0 for a free one")
+    return port
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1; any other needs --token-file and TLS)",
     )
-    parser.add_argument("--port", type=int, default=0, help="port (0 picks a free one)")
+    parser.add_argument("--port", type=port_number, default=0, help="port (0 picks a free one)")
     parser.add_argument(
         "--data-dir", type=Path, default=None, help=f"runs and logs (default {default_data_dir()})"
     )
@@ -52,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             exposure,
             server_kind=args.server,
         )
-    except (AlreadyServingError, ExposureError) as exc:
+    except ServeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

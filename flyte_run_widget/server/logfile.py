@@ -12,6 +12,9 @@ encoded with replacement characters when it is served, so its bytes survive inta
     records = LogReader(path).read()          # [(ts_ns, originator, b"hello")]
     bodies = LogReader(path).read_encoded()   # [b"\\n\\x1b\\n\\x0c\\x08...hello\\n\\x18\\x01"]
 
+A line longer than ``MAX_LINE_BYTES`` is written as several records; all but its last have no
+newline at the end of their message: the line goes on in the next record.
+
 Files start with ``MAGIC``; a file written by an older version (bare 13-byte headers) is
 still read, and appended to, in that older form.
 """
@@ -32,6 +35,16 @@ HEADER_SIZE = _HEADER.size
 
 #: Longer lines are cut into pieces so that no single message comes near gRPC's 4 MiB limit.
 MAX_LINE_BYTES = 256 * 1024
+
+
+def cut_at(data: bytes, limit: int) -> int:
+    """Where to cut ``data`` (longer than ``limit``) so that the first piece has at most
+    ``limit`` bytes and no UTF-8 character is split (bytes that are not UTF-8 are cut anywhere)."""
+    for cut in range(limit, limit - 4, -1):
+        if not 0x80 <= data[cut] < 0xC0:  # not a continuation byte: a character starts here
+            return cut
+    return limit
+
 
 #: The first bytes of a file in the encoded form (as a legacy header it would be a 1992 date).
 MAGIC = b"\x00FRWLG2\n"
@@ -91,24 +104,26 @@ class LogWriter:
         self._ts_ns = -1
         self._ts_field = b""
 
-    def append(self, ts_ns: int, originator: int, data: bytes) -> None:
+    def append(self, ts_ns: int, originator: int, data: bytes, ends_line: bool = True) -> None:
+        """One line, or with ``ends_line=False`` the start of one that goes on in the next
+        append (its record has no newline)."""
         write = self._file.write
         if ts_ns != self._ts_ns:
             self._ts_ns, self._ts_field = ts_ns, _timestamp_field(ts_ns)
         origin = _ORIGIN_FIELDS[originator]
-        for start in range(0, max(len(data), 1), MAX_LINE_BYTES):
-            piece = data[start : start + MAX_LINE_BYTES] if len(data) > MAX_LINE_BYTES else data
+        while True:
+            cut = cut_at(data, MAX_LINE_BYTES) if len(data) > MAX_LINE_BYTES else len(data)
+            piece, data = data[:cut], data[cut:]
+            newline = 1 if ends_line and not data else 0
             self.lines += 1
             if self._legacy:
                 write(_HEADER.pack(ts_ns, originator, len(piece)) + piece)
-                continue
-            if not piece.isascii():
-                try:
-                    piece.decode()
-                except UnicodeDecodeError:
-                    write(b"\x01" + _HEADER.pack(ts_ns, originator, len(piece)) + piece)
-                    continue
-            write(b"".join((self._prefix(len(piece), origin), piece, b"\n", origin)))
+            elif piece.isascii() or _is_utf8(piece):
+                write(b"".join((self._prefix(len(piece), origin, newline), piece, b"\n"[:newline], origin)))
+            else:  # kept as bytes, served with replacement characters (and a newline)
+                write(b"\x01" + _HEADER.pack(ts_ns, originator, len(piece)) + piece)
+            if not data:
+                return
 
     def append_lines(self, ts_ns: int, originator: int, lines: list[bytes]) -> None:
         """Lines that share a timestamp and an originator (one chunk a task printed): the same
@@ -133,11 +148,12 @@ class LogWriter:
         self._file.write(b"".join(out))
         self.lines += len(lines)
 
-    def _prefix(self, n: int, origin: bytes) -> bytes:
-        """A record up to its text of ``n`` bytes, which ``b"\\n" + origin`` then ends: the
-        element's tag and length, the timestamp, the message's tag and length."""
-        size = _len(n + 1)
-        body = len(self._ts_field) + 1 + len(size) + n + 1 + len(origin)
+    def _prefix(self, n: int, origin: bytes, newline: int = 1) -> bytes:
+        """A record up to its text of ``n`` bytes, which ``b"\\n" + origin`` then ends (``origin``
+        alone when ``newline`` is 0): the element's tag and length, the timestamp, the
+        message's tag and length."""
+        size = _len(n + newline)
+        body = len(self._ts_field) + 1 + len(size) + n + newline + len(origin)
         return b"\x0a" + _len(body) + self._ts_field + b"\x12" + size
 
     def flush(self) -> None:
@@ -272,7 +288,8 @@ class LogReader:
                 if stop > end:
                     break
                 line = payload_pb2.LogLine.FromString(data[body:stop])
-                records.append((line.timestamp.ToNanoseconds(), line.originator, line.message.encode()[:-1]))
+                text = line.message.encode()
+                records.append((line.timestamp.ToNanoseconds(), line.originator, text.removesuffix(b"\n")))
             else:
                 raise ValueError(f"{self.path}: not a log record at offset {self.offset + pos}")
             pos = stop
@@ -308,6 +325,14 @@ class LogReader:
             pos = stop
         self.offset += pos
         return records
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def split_lines(buffer: bytes, data: bytes) -> tuple[list[bytes], bytes]:

@@ -100,6 +100,7 @@ class _Relay:
         logfile = _load_logfile()
         self.log = logfile.LogWriter(log_path)
         self.max_line = int(logfile.MAX_LINE_BYTES)
+        self.cut_at = logfile.cut_at
         self.tail: collections.deque[bytes] = collections.deque(maxlen=_TAIL)
         self.rest: dict[int, bytes] = {}
         self.notify = True
@@ -108,16 +109,22 @@ class _Relay:
         data = self.rest.get(fd, b"") + chunk
         parts = data.split(b"\n")
         rest = parts.pop()
-        if len(rest) > self.max_line:
-            parts.append(rest)
-            rest = b""
+        begun: list[bytes] = []
+        while len(rest) > self.max_line:  # no end in sight: write it in pieces that say so
+            cut = self.cut_at(rest, self.max_line)
+            begun.append(rest[:cut])
+            rest = rest[cut:]
         self.rest[fd] = rest
-        self.emit(parts, is_stderr)
+        self.emit(parts, is_stderr, begun)
 
-    def emit(self, parts: list[bytes], is_stderr: bool) -> None:
-        if not parts:
+    def emit(self, parts: list[bytes], is_stderr: bool, begun: list[bytes] | None = None) -> None:
+        if not parts and not begun:
             return
-        self.log.append_lines(time.time_ns(), USER, parts)
+        now = time.time_ns()
+        if parts:
+            self.log.append_lines(now, USER, parts)
+        for piece in begun or ():
+            self.log.append(now, USER, piece, False)
         self.log.flush()
         if is_stderr:
             self.tail.extend(parts[-_TAIL:])
