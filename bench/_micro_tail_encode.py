@@ -11,7 +11,7 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]
 from flyteidl2.workflow import run_logs_service_pb2 as rl
 from google.protobuf import timestamp_pb2
 
-from flyte_run_widget.server.logs_service import batches
+from flyte_run_widget.server.tail_logs_service import batches
 
 
 def to_wire(lines):

@@ -22,7 +22,7 @@ from flyte_run_widget.server.executor import Executor
 from flyte_run_widget.server.faults import ServiceFault
 from flyte_run_widget.server.hub import Hub
 from flyte_run_widget.server.listing import build_query
-from flyte_run_widget.server.logfile import MAX_LINE_BYTES, LogReader, LogWriter, split_lines
+from flyte_run_widget.server.log_files import MAX_LINE_BYTES, LogReader, LogWriter, split_lines
 from flyte_run_widget.server.paths import Layout, check_name
 from flyte_run_widget.server.process import TaskProcess
 from flyte_run_widget.server.store import Store

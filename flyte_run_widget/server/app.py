@@ -21,10 +21,10 @@ import grpc
 from .auth import Exposure, TokenAuth, check_exposure
 from .executor import Executor
 from .hub import Hub
-from .logs_service import RunLogsService
 from .paths import Layout
 from .service import RunService, add_to_server
 from .store import Store
+from .tail_logs_service import RunLogsService
 
 log = logging.getLogger(__name__)
 

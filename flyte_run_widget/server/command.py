@@ -7,9 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..client.local_service import default_data_dir
 from .app import AlreadyServingError, serve
 from .auth import ExposureError, check_exposure
-from .launcher import default_data_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -23,7 +23,7 @@ from flyteidl2.workflow import run_definition_pb2 as rd
 
 from . import model
 from .hub import ALL_RUNS, Hub, log_key, run_key
-from .logfile import LogReader, LogWriter
+from .log_files import LogReader, LogWriter
 from .paths import Layout
 from .process import SYSTEM_LINE, AttemptFiles, TaskProcess, is_alive, signal_group
 from .results import Outcome, failure, read_outcome

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flyteidl2.common import list_pb2
 
-from .. import phase as phases
+from ..common import phase as phases
 from .faults import invalid
 from .store import Query
 

@@ -21,7 +21,7 @@ from flyteidl2.workflow import run_service_pb2 as rs
 from flyteidl2.workflow import run_service_pb2_grpc as rs_grpc
 from grpc.aio import ServicerContext as Context
 
-from .. import phase as phases
+from ..common import phase as phases
 from . import faults, model
 from .executor import Executor
 from .hub import ALL_RUNS, Hub, run_key
@@ -446,7 +446,7 @@ def _guard_stream(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         async for response in stream:
             pieces = split_logs(response) if isinstance(response, rl.TailLogsResponse) else [response]
             for piece in pieces:
-                # TailLogs may answer pre-serialised bytes (see logs_service.RunLogsService)
+                # TailLogs may answer pre-serialised bytes (see tail_logs_service.RunLogsService)
                 size = len(piece) if isinstance(piece, bytes) else piece.ByteSize()
                 if size > MAX_RESPONSE:
                     await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, _too_large(name, size))

@@ -18,7 +18,7 @@ from typing import Any
 from flyteidl2.task import common_pb2, run_pb2
 from flyteidl2.workflow import run_definition_pb2
 
-from .. import phase as phases
+from ..common import phase as phases
 
 ROOT_ACTION = "a0"
 

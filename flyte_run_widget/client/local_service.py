@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import IO
 
-from ..config import API_KEY_ENV
 from ..errors import ServiceUnavailableError
-from .app import SERVER_FILE
+from ..server.app import SERVER_FILE
+from .config import API_KEY_ENV
 
 _LAUNCH_LOCK = "launch.lock"
 _LOG_FILE = "server.log"
@@ -33,7 +33,7 @@ _started: list[subprocess.Popen[bytes]] = []
 
 
 def default_data_dir() -> Path:
-    from ..config import default_data_dir as configured
+    from .config import default_data_dir as configured
 
     return configured()
 

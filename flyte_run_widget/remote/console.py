@@ -16,9 +16,9 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
-from . import _follow
-from .logs import format_line, keep
-from .phase import is_success
+from ..client import streams
+from ..common.phase import is_success
+from .log_lines import format_line, keep
 
 if TYPE_CHECKING:
     from .run import ActionDetails, Run, RunDetails
@@ -127,7 +127,7 @@ async def print_logs(
     if number is None:
         details = await run.details.aio()
         number = max(1, details.action_details.attempts)
-    stream = _follow.follow_logs(run.client, run.action_id, number)
+    stream = streams.follow_logs(run.client, run.action_id, number)
     if raw:
         out = sys.stdout
         async for batch in stream:

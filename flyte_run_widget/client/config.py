@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 API_KEY_ENV = "FLYTE_RUN_WIDGET_API_KEY"
 DATA_DIR_ENV = "FLYTE_RUN_WIDGET_DATA"
@@ -192,7 +192,7 @@ def build_config(
             endpoint = from_file["endpoint"]
             source = str(path)
         else:
-            from .server.launcher import embedded_token, ensure_service
+            from .local_service import embedded_token, ensure_service
 
             directory = Path(data_dir) if data_dir else default_data_dir()
             endpoint = ensure_service(directory)

@@ -12,10 +12,10 @@ import grpc
 from flyteidl2.workflow import run_logs_service_pb2 as rl
 from flyteidl2.workflow import run_logs_service_pb2_grpc as rl_grpc
 
-from .. import phase as phases
+from ..common import phase as phases
 from . import faults
 from .hub import Hub, log_key
-from .logfile import LogReader, varint
+from .log_files import LogReader, varint
 from .paths import Layout
 from .service import RunService
 

@@ -19,9 +19,7 @@ from typing import Any
 import grpc
 from flyteidl2.workflow import run_logs_service_pb2_grpc, run_service_pb2_grpc
 
-from . import _loop
-from .config import Config, build_config
-from .errors import (
+from ..errors import (
     AlreadyFinishedError,
     AuthenticationError,
     InvalidArgumentError,
@@ -30,6 +28,8 @@ from .errors import (
     ServiceError,
     ServiceUnavailableError,
 )
+from . import loop as _loop
+from .config import Config, build_config
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class Client:
             from dataclasses import replace
 
             from .config import parse_endpoint
-            from .server.launcher import ensure_service
+            from .local_service import ensure_service
 
             endpoint = await asyncio.to_thread(ensure_service, self.config.data_dir)
             self.config = replace(self.config, endpoint=parse_endpoint(endpoint))
