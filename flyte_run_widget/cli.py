@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .client.config import DATA_DIR_ENV
+from .common.data_dir import DATA_DIR_ENV
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -7,17 +7,17 @@ frw.init("dns:///flyte.example.com", project="ml", domain="development")
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..common.data_dir import default_data_dir
+from ..common.net import is_loopback_host
 from ..errors import ConfigError
 
 API_KEY_ENV = "FLYTE_RUN_WIDGET_API_KEY"
-DATA_DIR_ENV = "FLYTE_RUN_WIDGET_DATA"
 DEFAULT_PROJECT = "flytesnacks"
 DEFAULT_DOMAIN = "development"
 
@@ -34,15 +34,6 @@ class Endpoint:
     @property
     def is_loopback(self) -> bool:
         return is_loopback_host(self.host)
-
-
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -156,14 +147,6 @@ def load_config_file(path: Path) -> dict[str, Any]:
         "org": task.get("org"),
         "ca_cert": admin.get("caCertFilePath"),
     }
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "flyte-run-widget"
 
 
 def build_config(

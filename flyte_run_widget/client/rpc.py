@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 from flyteidl2.workflow import run_logs_service_pb2_grpc, run_service_pb2_grpc
 
+from ..common.net import MAX_MESSAGE_BYTES
 from ..errors import (
     AlreadyFinishedError,
     AuthenticationError,
@@ -35,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
 UNARY_TIMEOUT = 30.0
-_MAX_MESSAGE = 64 * 1024 * 1024
 
 _LOGS_RPCS = {"TailLogs"}
 
@@ -58,7 +58,7 @@ class Client:
 
     def _new_channel(self, own_connection: bool = False) -> grpc.aio.Channel:
         options: list[tuple[str, str | int]] = [
-            ("grpc.max_receive_message_length", _MAX_MESSAGE),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_permit_without_calls", 0),
             ("grpc.primary_user_agent", "flyte-run-widget"),

@@ -18,6 +18,8 @@ from typing import IO
 
 import grpc
 
+from ..common.data_dir import SERVER_FILE
+from ..common.net import MAX_MESSAGE_BYTES
 from .auth import Exposure, TokenAuth, check_exposure
 from .executor import Executor
 from .hub import Hub
@@ -28,10 +30,8 @@ from .tail_logs_service import RunLogsService
 
 log = logging.getLogger(__name__)
 
-SERVER_FILE = "server.json"
 SERVER_FILE_VERSION = 1
 _LOCK_FILE = "server.lock"
-_MAX_MESSAGE = 64 * 1024 * 1024
 
 
 class AlreadyServingError(RuntimeError):
@@ -91,7 +91,7 @@ async def serve_async(
     server = grpc.aio.server(
         interceptors=[TokenAuth(exposure.token)] if exposure.token else None,
         options=[
-            ("grpc.max_receive_message_length", _MAX_MESSAGE),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
         ],
     )

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..client.local_service import default_data_dir
+from ..common.data_dir import default_data_dir
 from .app import AlreadyServingError, serve
 from .auth import ExposureError, check_exposure
 

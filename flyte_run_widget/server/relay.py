@@ -50,8 +50,11 @@ def _load_logfile() -> Any:
 
 
 def start_marker(pid: int) -> str | None:
+    """Something that tells this process apart from a later one with the same pid (Linux): its
+    start time, which the relay records beside STATUS and the service compares on adoption."""
     try:
         with open(f"/proc/{pid}/stat") as f:
+            # Field 22; the command name in field 2 may contain spaces, so split after it.
             fields = f.read().rsplit(")", 1)[-1].split()
     except OSError:
         return None
