@@ -204,7 +204,7 @@ class Executor:
         workdir = self.layout.attempt_dir(run, action, number)
         dirs = {n: workdir / n for n in ("work", "outputs", "raw", "checkpoint")}
         if adopted is not None:
-            outcome = await self._follow(live, adopted, dirs)
+            outcome = await self._await_outcome(live, adopted, dirs)
             with LogWriter(self.layout.log_file(run, action, number)) as writer:
                 self._finish(live, outcome, writer)
             return outcome
@@ -269,9 +269,9 @@ class Executor:
         else:
             model.advance(details, model.RUNNING, model.now_ns())
             self._save(details)
-        return await self._follow(live, process, dirs)
+        return await self._await_outcome(live, process, dirs)
 
-    async def _follow(self, live: LiveAction, process: TaskProcess, dirs: dict[str, Path]) -> Outcome:
+    async def _await_outcome(self, live: LiveAction, process: TaskProcess, dirs: dict[str, Path]) -> Outcome:
         """Wait for the attempt's process (started here or adopted) and read how it ended."""
         details = live.details
         attempt = model.current(details)

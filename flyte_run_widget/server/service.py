@@ -191,7 +191,7 @@ class RunService(rs_grpc.RunServiceServicer):
             )
         return response
 
-    async def _follow(
+    async def _watch_changes(
         self, find: Callable[[], RunRow], build: Callable[[RunRow], object]
     ) -> AsyncIterator[object]:
         """The current state at once, then every change, ending after the final one."""
@@ -213,7 +213,7 @@ class RunService(rs_grpc.RunServiceServicer):
     async def WatchRunDetails(
         self, request: rs.WatchRunDetailsRequest, context: Context
     ) -> AsyncIterator[rs.WatchRunDetailsResponse]:
-        async for message in self._follow(
+        async for message in self._watch_changes(
             lambda: self.find(request.run_id),
             lambda row: rs.WatchRunDetailsResponse(details=_bounded_run_details(row)),
         ):
@@ -223,7 +223,7 @@ class RunService(rs_grpc.RunServiceServicer):
     async def WatchActionDetails(
         self, request: rs.WatchActionDetailsRequest, context: Context
     ) -> AsyncIterator[rs.WatchActionDetailsResponse]:
-        async for message in self._follow(
+        async for message in self._watch_changes(
             lambda: self.find_action(request.action_id),
             lambda row: rs.WatchActionDetailsResponse(details=_bounded(row.details)),
         ):
@@ -239,7 +239,7 @@ class RunService(rs_grpc.RunServiceServicer):
                 enriched_actions=[rd.EnrichedAction(action=action, meets_filter=True)]
             )
 
-        async for message in self._follow(lambda: self.find(request.run_id), build):
+        async for message in self._watch_changes(lambda: self.find(request.run_id), build):
             yield message  # type: ignore[misc]
 
     @faults.unary
