@@ -8,7 +8,7 @@ frw.init("dns:///flyte.example.com", project="ml", domain="development")
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -219,7 +219,3 @@ def _ca_cert(path: str | os.PathLike[str] | None, *, insecure: bool) -> Path | N
     if not resolved.is_file():
         raise ConfigError(f"ca_cert {resolved} does not exist; pass the service's PEM certificate")
     return resolved
-
-
-def with_overrides(cfg: Config, **changes: Any) -> Config:
-    return replace(cfg, **{k: v for k, v in changes.items() if v is not None})

@@ -101,10 +101,6 @@ class Executor:
         self._live[run] = live
         live.task = asyncio.create_task(self._run(live), name=f"run {run}")
 
-    def live(self, run: str) -> rd.ActionDetails | None:
-        action = self._live.get(run)
-        return action.details if action else None
-
     async def abort(self, run: str, reason: str) -> bool:
         """Stop a running action; False when it is not running in this service."""
         live = self._live.get(run)

@@ -1,7 +1,6 @@
 """Turning a ListRequest (filters, sort, limit, page token) into a store Query.
 
 query = build_query(request.request, scope_where, scope_params)
-token = next_token(query, len(rows))
 """
 
 from __future__ import annotations
@@ -95,10 +94,3 @@ def build_query(request: list_pb2.ListRequest, where: list[str], params: list[ob
         params.extend(values)
     limit = min(request.limit or MAX_PAGE, MAX_PAGE)
     return Query(where, params, _order(request), _offset(request.token), limit)
-
-
-def next_token(query: Query, returned: int) -> str:
-    """The token for the page after this one; empty when this page was the last."""
-    if returned < query.limit:
-        return ""
-    return format(query.offset + returned, "x")

@@ -308,15 +308,3 @@ class LogReader:
             pos = stop
         self.offset += pos
         return records
-
-
-def split_lines(buffer: bytes, data: bytes) -> tuple[list[bytes], bytes]:
-    """Complete lines (newline removed) in ``buffer + data`` and the unfinished rest."""
-    buffer += data
-    parts = buffer.split(b"\n")
-    rest = parts.pop()
-    if len(rest) > MAX_LINE_BYTES:
-        # A stream that never ends its line must still reach the log.
-        parts.append(rest)
-        rest = b""
-    return parts, rest

@@ -77,9 +77,6 @@ class RunRow:
         action = run_definition_pb2.Action(id=d.id, metadata=d.metadata, status=d.status)
         return run_definition_pb2.Run(action=action, labels=dict(self.run_spec.labels.values))
 
-    def run_details(self) -> run_definition_pb2.RunDetails:
-        return run_definition_pb2.RunDetails(run_spec=self.run_spec, action=self.details)
-
     def inputs_proto(self) -> common_pb2.Inputs:
         return common_pb2.Inputs.FromString(self.inputs)
 
