@@ -17,19 +17,19 @@ from rich.panel import Panel
 from rich.text import Text
 
 from ..client import streams
-from ..common.phase import is_success
+from ..common.phase import is_success, tone
 from .log_lines import format_line, keep
 
 if TYPE_CHECKING:
     from .run import ActionDetails, Run, RunDetails
 
+# The terminal's colour for each tone (common/phase.py decides which phase has which).
 _STYLE = {
-    "succeeded": "bold green",
-    "recovered": "bold green",
-    "failed": "bold red",
-    "timed_out": "bold red",
-    "aborted": "bold yellow",
-    "running": "bold cyan",
+    "success": "bold green",
+    "failure": "bold red",
+    "stopped": "bold yellow",
+    "active": "bold cyan",
+    "idle": "bold magenta",
 }
 
 
@@ -64,13 +64,13 @@ class WaitDisplay:
         self._live: Live | None = None
 
     def _panel(self) -> Any:
-        phase = self.details.phase if self.details else self.run.phase
+        shown = self.details if self.details else self.run
         attempts = self.details.attempts if self.details else 0
         text = Text.assemble(
             ("Run ", "dim"),
             (self.run.name, "bold"),
             "  ",
-            (phase.upper(), _STYLE.get(phase, "bold magenta")),
+            (shown.phase.upper(), _STYLE[tone(shown.raw_phase)]),
             f"  {format_duration(_elapsed(self.details, self._started))}",
             f"  attempt {attempts}" if attempts else "",
         )
