@@ -1,6 +1,7 @@
-"""The per-attempt relay: the task's parent, so that the task outlives the service.
+"""The per-attempt relay: the task's parent, so that the task outlives the service. It runs as a
+process of its own, one per attempt, started by path (process.py), not as part of the package:
 
-    python -I relay.py LOG STATUS -- ARGV...
+    python -I -S relay.py LOG STATUS -- ARGV...
 
 It starts ARGV in its own process group (the relay leads it), copies the task's stdout and
 stderr into the attempt log LOG (with ``log_files.py``'s LogWriter), writes one byte to
