@@ -44,7 +44,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=20)
     args = ap.parse_args()
     import flyte_run_widget as frw
-    from flyte_run_widget import widget as wmod
+    from flyte_run_widget.notebook import widget as wmod
 
     with tempfile.TemporaryDirectory() as tmp, Service(Path(tmp) / "data") as svc:
         frw.init(svc.endpoint, project=PID.name, domain=PID.domain)

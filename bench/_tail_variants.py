@@ -175,11 +175,11 @@ async def _variant_a(args: argparse.Namespace, read_all: bool) -> dict[str, Any]
 
 def _client_variant(args: argparse.Namespace, wire: bool) -> dict[str, Any]:
     import flyte_run_widget as frw
-    from flyte_run_widget import _loop
-    from flyte_run_widget._batches import chunks
-    from flyte_run_widget._follow import follow_logs
-    from flyte_run_widget.client import get_client
-    from flyte_run_widget.logs import encode_batch, to_columns
+    from flyte_run_widget.client import loop as _loop
+    from flyte_run_widget.client.rpc import get_client
+    from flyte_run_widget.client.streams import follow_logs
+    from flyte_run_widget.notebook.batches import chunks
+    from flyte_run_widget.remote.log_lines import encode_batch, to_columns
 
     frw.init(args.endpoint, project=PROJECT, domain=DOMAIN)
     run = frw.Run.get(args.run)  # connects the channel before the clock starts
@@ -270,11 +270,11 @@ def _variant_d(args: argparse.Namespace) -> dict[str, Any]:
 def _variant_live(args: argparse.Namespace) -> dict[str, Any]:
     """Create a run and tail it as variant (c) does while it prints."""
     import flyte_run_widget as frw
-    from flyte_run_widget import _loop
-    from flyte_run_widget._batches import chunks
-    from flyte_run_widget._follow import follow_logs
-    from flyte_run_widget.client import get_client
-    from flyte_run_widget.logs import encode_batch, to_columns
+    from flyte_run_widget.client import loop as _loop
+    from flyte_run_widget.client.rpc import get_client
+    from flyte_run_widget.client.streams import follow_logs
+    from flyte_run_widget.notebook.batches import chunks
+    from flyte_run_widget.remote.log_lines import encode_batch, to_columns
 
     frw.init(args.endpoint, project=PROJECT, domain=DOMAIN)
     list(frw.Run.listall(limit=1))  # connect first

@@ -36,8 +36,8 @@ sys.path.insert(0, str(REPO))
 
 from _record import Record, figure
 
-from flyte_run_widget.phase import TERMINAL_PHASES
-from flyte_run_widget.server.logfile import LogReader
+from flyte_run_widget.common.phase import TERMINAL_PHASES
+from flyte_run_widget.server.log_files import LogReader
 from flyte_run_widget.server.paths import Layout
 
 COUNTER = (

@@ -73,8 +73,8 @@ def main() -> None:
     mach = machine()
 
     import flyte_run_widget as frw
-    from flyte_run_widget import _loop
-    from flyte_run_widget.client import get_client
+    from flyte_run_widget.client import loop as _loop
+    from flyte_run_widget.client.rpc import get_client
 
     results: dict[tuple[str, str], list[dict]] = {(s, v): [] for s, vs in PLAN.items() for v in vs}
     with tempfile.TemporaryDirectory(prefix="frw-bench-connect-") as tmpname:

@@ -38,7 +38,7 @@ import contextlib
 
 from _record import Record, figure
 
-from flyte_run_widget.server.logfile import LogReader
+from flyte_run_widget.server.log_files import LogReader
 from flyte_run_widget.server.paths import Layout
 
 # `rate` lines a second for `seconds`, in 10 bursts a second, paced by the clock.

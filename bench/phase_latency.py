@@ -159,7 +159,7 @@ def summarize(label: str, lat: list[float], shown: int, counted: int, target: fl
 
 def trait_round(endpoint: str, runs: int, retries: int, sleep_s: float) -> list[dict[str, Any]]:
     import flyte_run_widget as frw
-    from flyte_run_widget.widget import RunWidget
+    from flyte_run_widget.notebook.widget import RunWidget
 
     frw.init(endpoint, project=PID.name, domain=PID.domain)
     stub = rs_grpc.RunServiceStub(grpc.insecure_channel(endpoint))
@@ -230,7 +230,7 @@ OBSERVER = """
 DOM_CELL = """
 import json
 from IPython.display import display
-from flyte_run_widget.widget import RunWidget
+from flyte_run_widget.notebook.widget import RunWidget
 _names = json.load(open({path!r}))
 _ws = [RunWidget(frw.Run.get(n), max_lines=1000) for n in _names]
 for _w in _ws:

@@ -10,9 +10,9 @@ mix), rounds interleaved (a b c d a b c d ...) so machine noise hits every varia
 
   a   bare grpc.aio RunLogsServiceStub iterating TailLogs, counting lines (the protocol floor)
   a+  as (a), but reading every line's message, originator and timestamp (the protobuf floor)
-  b   flyte_run_widget._follow.follow_logs over client.get_client(), counting lines
+  b   flyte_run_widget.client.streams.follow_logs over client.get_client(), counting lines
   c   (b) + what the widget's kernel side does with every batch: logs.to_columns, then split into
-      messages (_batches.chunks: <= 5,000 lines / 512 KB) and logs.encode_batch (binary columns)
+      messages (notebook/batches.chunks: <= 5,000 lines / 512 KB) and remote/log_lines.encode_batch (binary columns)
   d   Run.show_logs(raw=True) with stdout going to /dev/null
   sdk the public flyte SDK's own log viewer (Run.show_logs() as a notebook with ipywidgets
       gets it: rich Live re-rendering the last 30 lines per line) fed the same lines: the

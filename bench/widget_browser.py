@@ -197,7 +197,7 @@ VIEW_STATE = """
 WIDGET_CELL = """
 import time as _time
 import json as _json
-from flyte_run_widget.widget import RunWidget as _RW
+from flyte_run_widget.notebook.widget import RunWidget as _RW
 _bench = {{"sends": [], "widgets": []}}
 if not hasattr(_RW, "_bench_orig_send"):
     _RW._bench_orig_send = _RW.send

@@ -70,7 +70,7 @@ if not hasattr(_cb.BaseComm, "_frw_orig_publish"):
 SHOW_CELL = """
 import json
 from IPython.display import display
-from flyte_run_widget.widget import RunWidget
+from flyte_run_widget.notebook.widget import RunWidget
 _ws = [RunWidget(frw.Run.get(n)) for n in json.load(open({path!r}))]
 for _w in _ws:
     display(_w)

@@ -13,13 +13,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from . import errors
-from .client import init
-from .launch import Task, run, task
-from .phase import friendly_phase, is_terminal
-from .run import ActionDetails, ActionOutputs, Run, RunDetails
+from .client.rpc import init
+from .common.phase import friendly_phase, is_terminal
+from .remote.launch import Task, run, task
+from .remote.run import ActionDetails, ActionOutputs, Run, RunDetails
 
 if TYPE_CHECKING:
-    from .widget import RunWidget
+    from .notebook.widget import RunWidget
 
 __all__ = [
     "ActionDetails",
@@ -45,7 +45,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 def __getattr__(name: str) -> Any:
     # The widget pulls in ipywidgets; only pay for it when it is used.
     if name == "RunWidget":
-        from .widget import RunWidget
+        from .notebook.widget import RunWidget
 
         return RunWidget
     raise AttributeError(f"module 'flyte_run_widget' has no attribute {name!r}")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import DATA_DIR_ENV
+from .common.data_dir import DATA_DIR_ENV
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -19,12 +19,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from . import client
+    from .client import rpc
     from .errors import ConfigError
 
     if args.data_dir:
         os.environ[DATA_DIR_ENV] = str(Path(args.data_dir).resolve())
-    cfg = client.init()
+    cfg = rpc.init()
     print(f"Flyte Run service: {cfg.endpoint.target} ({cfg.source})", flush=True)
     if args.terminal:
         return _terminal_demo(args.epochs)
@@ -52,8 +52,8 @@ def _examples_dir() -> Path:
 def _terminal_demo(epochs: int) -> int:
     import importlib.util
 
-    from . import launch
     from .errors import ConfigError
+    from .remote import launch
 
     path = _examples_dir() / "tasks.py"
     spec = importlib.util.spec_from_file_location("tasks", path)

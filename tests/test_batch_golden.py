@@ -16,12 +16,12 @@ from flyteidl2.common import identifier_pb2
 from flyteidl2.logs.dataplane import payload_pb2
 from flyteidl2.workflow import run_definition_pb2
 
-from flyte_run_widget._batches import AttemptLog
-from flyte_run_widget.client import Client
-from flyte_run_widget.config import build_config
-from flyte_run_widget.logs import decode_batch, encode_batch, to_columns
-from flyte_run_widget.run import Run
-from flyte_run_widget.widget import RunWidget
+from flyte_run_widget.client.config import build_config
+from flyte_run_widget.client.rpc import Client
+from flyte_run_widget.notebook.batches import AttemptLog
+from flyte_run_widget.notebook.widget import RunWidget
+from flyte_run_widget.remote.log_lines import decode_batch, encode_batch, to_columns
+from flyte_run_widget.remote.run import Run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 JSON = FIXTURES / "log_batch.json"

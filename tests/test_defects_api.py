@@ -15,8 +15,9 @@ import pytest
 from conftest import LocalService
 
 import flyte_run_widget as frw
-from flyte_run_widget import _loop, errors
-from flyte_run_widget._follow import follow_logs
+from flyte_run_widget import errors
+from flyte_run_widget.client import loop as _loop
+from flyte_run_widget.client.streams import follow_logs
 from flyte_run_widget.errors import ConfigError, FlyteRunWidgetError
 
 

@@ -21,10 +21,11 @@ from flyteidl2.common import identifier_pb2
 from flyteidl2.workflow import run_definition_pb2, run_service_pb2
 
 import flyte_run_widget as frw
-from flyte_run_widget import _keepalive, _loop
-from flyte_run_widget._follow import follow_action
-from flyte_run_widget.client import Client
-from flyte_run_widget.config import build_config
+from flyte_run_widget.client import loop as _loop
+from flyte_run_widget.client.config import build_config
+from flyte_run_widget.client.rpc import Client
+from flyte_run_widget.client.streams import follow_action
+from flyte_run_widget.common import keepalive as _keepalive
 
 SCALE = 0.01  # one production minute lasts 0.6 s
 GRPC_DEFAULT_MIN_PING_MS = 300_000  # what a server that sets no ping policy enforces

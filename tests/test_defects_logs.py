@@ -8,8 +8,8 @@ from pathlib import Path
 from flyteidl2.logs.dataplane import payload_pb2
 from flyteidl2.workflow import run_logs_service_pb2
 
-from flyte_run_widget.logs import CUT_PIECE_MIN, Rejoin
-from flyte_run_widget.server.logfile import MAX_LINE_BYTES, LogReader, LogWriter, cut_at
+from flyte_run_widget.remote.log_lines import CUT_PIECE_MIN, Rejoin
+from flyte_run_widget.server.log_files import MAX_LINE_BYTES, LogReader, LogWriter, cut_at
 
 
 def _served(path: Path) -> list[payload_pb2.LogLine]:

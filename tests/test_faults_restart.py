@@ -18,10 +18,12 @@ from flyteidl2.workflow import run_definition_pb2 as rd
 from flyteidl2.workflow import run_service_pb2 as rs
 
 import flyte_run_widget as frw
-from flyte_run_widget import _follow, _loop, errors
-from flyte_run_widget._follow import follow_logs
-from flyte_run_widget.client import get_client
-from flyte_run_widget.widget import RunWidget
+from flyte_run_widget import errors
+from flyte_run_widget.client import loop as _loop
+from flyte_run_widget.client import streams
+from flyte_run_widget.client.rpc import get_client
+from flyte_run_widget.client.streams import follow_logs
+from flyte_run_widget.notebook.widget import RunWidget
 
 P = phase_pb2
 
@@ -232,8 +234,8 @@ def test_widget_outlasts_an_outage_that_makes_wait_give_up(
 ) -> None:
     """run.wait() gives up after MAX_FAILURES failed reconnects (an error the user sees); a
     shown widget keeps reconnecting however long the service is away, then converges."""
-    monkeypatch.setattr(_follow, "BACKOFF_START", 0.05)
-    monkeypatch.setattr(_follow, "BACKOFF_MAX", 0.1)
+    monkeypatch.setattr(streams, "BACKOFF_START", 0.05)
+    monkeypatch.setattr(streams, "BACKOFF_MAX", 0.1)
     frw.init(fixed_service.endpoint, project="proj", domain="development")
     client = ServiceClient(fixed_service.endpoint)
     n = 40

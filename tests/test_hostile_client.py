@@ -18,11 +18,11 @@ from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.workflow import run_definition_pb2 as rd
 
 import flyte_run_widget as frw
-from flyte_run_widget._follow import follow_logs
-from flyte_run_widget.client import Client
-from flyte_run_widget.config import build_config
+from flyte_run_widget.client.config import build_config
+from flyte_run_widget.client.rpc import Client
+from flyte_run_widget.client.streams import follow_logs
 from flyte_run_widget.errors import ServiceUnavailableError
-from flyte_run_widget.widget import RunWidget
+from flyte_run_widget.notebook.widget import RunWidget
 
 
 def _free_port() -> int:

@@ -15,7 +15,7 @@ from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.common import list_pb2
 from flyteidl2.workflow import run_service_pb2 as rs
 
-from flyte_run_widget.server.logfile import MAX_LINE_BYTES
+from flyte_run_widget.server.log_files import MAX_LINE_BYTES
 
 HTML = '<div id="pwn">x</div><img src=x onerror="alert(1)"><script>alert(2)</script>'
 ANSI_BOMB = b"\x1b[31m" * 100_000 + b"red"

@@ -23,9 +23,9 @@ from flyteidl2.logs.dataplane import payload_pb2 as log_pb2
 from flyteidl2.workflow import run_logs_service_pb2 as rl
 
 import flyte_run_widget as frw
-from flyte_run_widget import _loop
-from flyte_run_widget._follow import follow_logs
-from flyte_run_widget.client import get_client
+from flyte_run_widget.client import loop as _loop
+from flyte_run_widget.client.rpc import get_client
+from flyte_run_widget.client.streams import follow_logs
 
 KEY = "route-test-key-0123456789"
 ACTION = ids.ActionIdentifier(

@@ -16,9 +16,11 @@ from conftest import FixedPortService, ServiceClient, python_task
 from flyteidl2.common import identifier_pb2 as ids
 
 import flyte_run_widget as frw
-from flyte_run_widget import _follow, _loop, errors
-from flyte_run_widget.client import get_client
-from flyte_run_widget.widget import RunWidget
+from flyte_run_widget import errors
+from flyte_run_widget.client import loop as _loop
+from flyte_run_widget.client import streams
+from flyte_run_widget.client.rpc import get_client
+from flyte_run_widget.notebook.widget import RunWidget
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,8 +50,8 @@ def test_the_package_is_silent_unless_logging_is_configured() -> None:
     # warnings and errors to stderr, i.e. into a notebook cell.
     code = (
         "import logging, flyte_run_widget\n"
-        "logging.getLogger('flyte_run_widget._follow').error('should not be printed')\n"
-        "logging.getLogger('flyte_run_widget.widget').warning('nor this')\n"
+        "logging.getLogger('flyte_run_widget.client.streams').error('should not be printed')\n"
+        "logging.getLogger('flyte_run_widget.notebook.widget').warning('nor this')\n"
     )
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path}
@@ -63,7 +65,7 @@ def test_a_widget_riding_out_a_restart_logs_the_reconnect(
     fixed_service: FixedPortService, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO, logger="flyte_run_widget")
-    monkeypatch.setattr(_follow, "BACKOFF_START", 0.05)
+    monkeypatch.setattr(streams, "BACKOFF_START", 0.05)
     frw.init(fixed_service.endpoint, project="proj", domain="development")
     client = ServiceClient(fixed_service.endpoint)
     run = client.create(python_task(COUNTER, "100"))
@@ -78,9 +80,9 @@ def test_a_widget_riding_out_a_restart_logs_the_reconnect(
     finally:
         w.close()
     name = run.action.id.run.name
-    dropped = _records(caplog, "flyte_run_widget._follow", logging.WARNING, "reconnecting in")
+    dropped = _records(caplog, "flyte_run_widget.client.streams", logging.WARNING, "reconnecting in")
     assert any(f"run {name!r}" in r.getMessage() for r in dropped), caplog.text
-    back = _records(caplog, "flyte_run_widget._follow", logging.INFO, "reconnected")
+    back = _records(caplog, "flyte_run_widget.client.streams", logging.INFO, "reconnected")
     assert any(f"run {name!r}" in r.getMessage() for r in back), caplog.text
 
 
@@ -88,7 +90,7 @@ def test_giving_up_is_an_error(
     fixed_service: FixedPortService, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="flyte_run_widget")
-    monkeypatch.setattr(_follow, "BACKOFF_START", 0.05)
+    monkeypatch.setattr(streams, "BACKOFF_START", 0.05)
     frw.init(fixed_service.endpoint, project="proj", domain="development")
     fixed_service.kill()
     action = ids.ActionIdentifier(
@@ -96,12 +98,14 @@ def test_giving_up_is_an_error(
     )
 
     async def follow() -> None:
-        async for _ in _follow.follow_action(get_client(), action, patience=2):
+        async for _ in streams.follow_action(get_client(), action, patience=2):
             pass
 
     with pytest.raises(errors.ServiceUnavailableError):
         _loop.submit(asyncio.wait_for(follow(), 60)).result()
-    gave_up = _records(caplog, "flyte_run_widget._follow", logging.ERROR, "giving up after 2 failed attempts")
+    gave_up = _records(
+        caplog, "flyte_run_widget.client.streams", logging.ERROR, "giving up after 2 failed attempts"
+    )
     assert len(gave_up) == 1, caplog.text
     # The reconnect attempt in between failed too: swallowed, so it is logged (as detail).
-    assert _records(caplog, "flyte_run_widget._follow", logging.DEBUG, "reconnect failed"), caplog.text
+    assert _records(caplog, "flyte_run_widget.client.streams", logging.DEBUG, "reconnect failed"), caplog.text

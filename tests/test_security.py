@@ -155,7 +155,7 @@ def test_client_with_key_and_ca_cert_runs_tasks_and_keeps_secrets(
     assert "GIVEN=yes" in logs and "PATH=" in logs
     assert TOKEN not in logs and SECRET not in logs and "FRW_SERVICE_SECRET" not in logs
 
-    from flyte_run_widget.widget import RunWidget
+    from flyte_run_widget.notebook.widget import RunWidget
 
     widget = RunWidget(run)
     try:

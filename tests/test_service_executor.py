@@ -22,7 +22,7 @@ from flyte_run_widget.server.executor import Executor
 from flyte_run_widget.server.faults import ServiceFault
 from flyte_run_widget.server.hub import Hub
 from flyte_run_widget.server.listing import build_query
-from flyte_run_widget.server.logfile import MAX_LINE_BYTES, LogReader, LogWriter, split_lines
+from flyte_run_widget.server.log_files import MAX_LINE_BYTES, LogReader, LogWriter
 from flyte_run_widget.server.paths import Layout, check_name
 from flyte_run_widget.server.process import TaskProcess
 from flyte_run_widget.server.store import Store
@@ -154,12 +154,6 @@ def test_append_lines_writes_what_append_writes_line_by_line(tmp_path_factory, c
     assert one.read_bytes() == many.read_bytes()
     records = LogReader(many).read()
     assert b"".join(r[2] for r in records) == b"".join(line for _, _, lines in chunks for line in lines)
-
-
-def test_split_lines_keeps_the_unfinished_rest() -> None:
-    assert split_lines(b"ab", b"c\nde\nf") == ([b"abc", b"de"], b"f")
-    lines, rest = split_lines(b"", b"z" * (MAX_LINE_BYTES + 1))
-    assert rest == b"" and len(lines[0]) == MAX_LINE_BYTES + 1
 
 
 def test_templates() -> None:

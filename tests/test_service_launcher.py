@@ -17,9 +17,8 @@ import pytest
 from flyteidl2.workflow import run_service_pb2 as rs
 from flyteidl2.workflow import run_service_pb2_grpc
 
+from flyte_run_widget.client.local_service import embedded_token, ensure_service, running_endpoint
 from flyte_run_widget.errors import ServiceUnavailableError
-from flyte_run_widget.server import ensure_service, running_endpoint
-from flyte_run_widget.server.launcher import embedded_token
 
 
 def _stop(pid: int) -> None:

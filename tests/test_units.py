@@ -8,11 +8,11 @@ import datetime as dt
 
 import pytest
 
-from flyte_run_widget import _loop
-from flyte_run_widget.config import build_config, parse_endpoint
+from flyte_run_widget.client import loop as _loop
+from flyte_run_widget.client.config import build_config, parse_endpoint
+from flyte_run_widget.common.phase import friendly_phase, is_terminal, raw_phase
 from flyte_run_widget.errors import ConfigError, ConversionError
-from flyte_run_widget.literals import PICKLE, from_literal, to_inputs, to_literal
-from flyte_run_widget.phase import friendly_phase, is_terminal, raw_phase
+from flyte_run_widget.remote.literals import PICKLE, from_literal, to_inputs, to_literal
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import flyte_run_widget as frw
-from flyte_run_widget import _batches as batches_mod
-from flyte_run_widget.logs import Columns, decode_batch, encode_batch
+from flyte_run_widget.notebook import batches as batches_mod
+from flyte_run_widget.remote.log_lines import Columns, decode_batch, encode_batch
 
 
 @pytest.fixture

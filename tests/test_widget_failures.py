@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import flyte_run_widget as frw
-from flyte_run_widget import widget as widget_mod
+from flyte_run_widget.notebook import widget as widget_mod
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def _assert_reported(w: Any, caplog: pytest.LogCaptureFixture, job: str) -> None
     records = [
         r
         for r in caplog.records
-        if r.name == "flyte_run_widget.widget" and r.levelno == logging.ERROR and job in r.getMessage()
+        if r.name == widget_mod.__name__ and r.levelno == logging.ERROR and job in r.getMessage()
     ]
     assert records, [r.getMessage() for r in caplog.records]
     assert records[0].exc_info is not None and isinstance(records[0].exc_info[1], Injected)

@@ -27,7 +27,9 @@ from flyteidl2.workflow import run_logs_service_connect, run_service_connect
 from flyteidl2.workflow import run_logs_service_pb2 as rl
 from flyteidl2.workflow import run_service_pb2 as rs
 
-from .._keepalive import server_options
+from ..common.data_dir import SERVER_FILE
+from ..common.keepalive import server_options
+from ..common.net import MAX_MESSAGE_BYTES
 from ..errors import ServeError
 from .asgi import Door, serve_hypercorn
 from .auth import Exposure, TokenAuth, check_exposure, save_token
@@ -35,18 +37,16 @@ from .dataplane import ClusterService, DataProxyService
 from .door import asgi_app
 from .executor import Executor
 from .hub import Hub
-from .logs_service import RunLogsService
 from .paths import Layout
 from .preflight import bind, check_data_dir, listen, make_data_dir, remove_tree
 from .service import RunService, add_to_server
 from .store import Store
+from .tail_logs_service import RunLogsService
 
 log = logging.getLogger(__name__)
 
-SERVER_FILE = "server.json"
 SERVER_FILE_VERSION = 1
 _LOCK_FILE = "server.lock"
-_MAX_MESSAGE = 64 * 1024 * 1024
 
 
 class AlreadyServingError(ServeError, RuntimeError):
@@ -190,7 +190,7 @@ def _grpcio_server(exposure: Exposure) -> grpc.aio.Server:
     return grpc.aio.server(
         interceptors=[TokenAuth(exposure.token)] if exposure.token else None,
         options=[
-            ("grpc.max_receive_message_length", _MAX_MESSAGE),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
             *server_options(),
         ],
@@ -199,7 +199,6 @@ def _grpcio_server(exposure: Exposure) -> grpc.aio.Server:
 
 def connect_door(runs: RunService, logs: RunLogsService, token: str | None) -> Door:
     """Every service this process implements, behind connectrpc's generated applications."""
-    logs.raw_responses = True  # TailLogs answers bytes; door.Encoded carries them through
     return Door(
         [
             asgi_app(run_service_connect.RunServiceASGIApplication, runs, _service(rs)),

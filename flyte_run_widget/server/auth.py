@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from ..config import is_loopback_host
+from ..common.net import is_loopback_host
 from ..errors import ServeError
 
 _MIN_TOKEN = 16

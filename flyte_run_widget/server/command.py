@@ -7,10 +7,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..common.data_dir import default_data_dir
 from ..errors import ServeError
 from .app import serve
 from .auth import check_exposure
-from .launcher import default_data_dir
 
 
 def port_number(text: str) -> int:

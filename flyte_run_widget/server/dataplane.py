@@ -14,8 +14,8 @@ from flyteidl2.dataproxy import dataproxy_service_pb2 as dp
 from flyteidl2.workflow import run_service_pb2 as rs
 
 from . import faults
-from .logs_service import RunLogsService
 from .service import RunService
+from .tail_logs_service import RunLogsService
 
 
 class ClusterService:

@@ -23,7 +23,7 @@ from flyteidl2.workflow import run_definition_pb2 as rd
 
 from . import model
 from .hub import ALL_RUNS, Hub, log_key, run_key
-from .logfile import LogReader, LogWriter
+from .log_files import LogReader, LogWriter
 from .paths import Layout
 from .process import SYSTEM_LINE, AttemptFiles, TaskProcess, is_alive, signal_group
 from .results import Outcome, failure, read_outcome
@@ -100,10 +100,6 @@ class Executor:
         live = LiveAction(details=details, run_spec=run_spec)
         self._live[run] = live
         live.task = asyncio.create_task(self._run(live), name=f"run {run}")
-
-    def live(self, run: str) -> rd.ActionDetails | None:
-        action = self._live.get(run)
-        return action.details if action else None
 
     async def abort(self, run: str, reason: str) -> bool:
         """Stop a running action; False when it is not running in this service."""
@@ -204,7 +200,7 @@ class Executor:
         workdir = self.layout.attempt_dir(run, action, number)
         dirs = {n: workdir / n for n in ("work", "outputs", "raw", "checkpoint")}
         if adopted is not None:
-            outcome = await self._follow(live, adopted, dirs)
+            outcome = await self._await_outcome(live, adopted, dirs)
             with LogWriter(self.layout.log_file(run, action, number)) as writer:
                 self._finish(live, outcome, writer)
             return outcome
@@ -269,9 +265,9 @@ class Executor:
         else:
             model.advance(details, model.RUNNING, model.now_ns())
             self._save(details)
-        return await self._follow(live, process, dirs)
+        return await self._await_outcome(live, process, dirs)
 
-    async def _follow(self, live: LiveAction, process: TaskProcess, dirs: dict[str, Path]) -> Outcome:
+    async def _await_outcome(self, live: LiveAction, process: TaskProcess, dirs: dict[str, Path]) -> Outcome:
         """Wait for the attempt's process (started here or adopted) and read how it ended."""
         details = live.details
         attempt = model.current(details)

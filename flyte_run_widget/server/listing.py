@@ -1,14 +1,13 @@
 """Turning a ListRequest (filters, sort, limit, page token) into a store Query.
 
 query = build_query(request.request, scope_where, scope_params)
-token = next_token(query, len(rows))
 """
 
 from __future__ import annotations
 
 from flyteidl2.common import list_pb2
 
-from .. import phase as phases
+from ..common import phase as phases
 from .faults import invalid
 from .store import Query
 
@@ -95,10 +94,3 @@ def build_query(request: list_pb2.ListRequest, where: list[str], params: list[ob
         params.extend(values)
     limit = min(request.limit or MAX_PAGE, MAX_PAGE)
     return Query(where, params, _order(request), _offset(request.token), limit)
-
-
-def next_token(query: Query, returned: int) -> str:
-    """The token for the page after this one; empty when this page was the last."""
-    if returned < query.limit:
-        return ""
-    return format(query.offset + returned, "x")

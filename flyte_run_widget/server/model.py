@@ -15,7 +15,7 @@ from flyteidl2.task import task_definition_pb2
 from flyteidl2.workflow import run_definition_pb2 as rd
 from google.protobuf import timestamp_pb2
 
-from .. import phase as phases
+from ..common import phase as phases
 
 log = logging.getLogger(__name__)
 

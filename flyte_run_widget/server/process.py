@@ -25,7 +25,9 @@ from pathlib import Path
 
 from flyteidl2.logs.dataplane import payload_pb2
 
+from ..common.pids import pid_alive
 from . import relay
+from .relay import start_marker
 
 USER_LINE = payload_pb2.USER
 SYSTEM_LINE = payload_pb2.SYSTEM
@@ -35,35 +37,9 @@ _RELAY = str(Path(relay.__file__).resolve())
 _POLL_SECONDS = 0.1
 
 
-def start_marker(pid: int) -> str | None:
-    """Something that tells this process apart from a later one with the same pid (Linux)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 22 (start time); the command name in field 2 may contain spaces, so split after it.
-    fields = stat.rsplit(")", 1)[-1].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def _state(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except (OSError, IndexError):
-        return None
-
-
 def is_alive(pid: int, marker: str | None) -> bool:
     """True while ``pid`` runs and is the process we started (not a zombie, not a reuse)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if _state(pid) in ("Z", "X"):
-        return False
-    return marker is None or start_marker(pid) == marker
+    return pid_alive(pid) and (marker is None or start_marker(pid) == marker)
 
 
 def signal_group(pgid: int, sig: int) -> None:

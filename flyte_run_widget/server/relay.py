@@ -1,16 +1,17 @@
-"""The per-attempt relay: the task's parent, so that the task outlives the service.
+"""The per-attempt relay: the task's parent, so that the task outlives the service. It runs as a
+process of its own, one per attempt, started by path (process.py), not as part of the package:
 
-    python -I relay.py LOG STATUS -- ARGV...
+    python -I -S relay.py LOG STATUS -- ARGV...
 
 It starts ARGV in its own process group (the relay leads it), copies the task's stdout and
-stderr into the attempt log LOG (with ``logfile.py``'s LogWriter), writes one byte to
+stderr into the attempt log LOG (with ``log_files.py``'s LogWriter), writes one byte to
 its own stdout after each batch so that a live service knows new lines are there, and when the
 task ends writes STATUS (JSON: exit code, last stderr lines) and kills what is left of the group.
 
 A service killed with SIGKILL leaves the relay running: the log keeps growing, STATUS still
 appears, and a restarted service adopts the attempt by the relay's pid (``STATUS.pid`` holds
 it and its start time). SIGTERM to the group reaches the task; the relay itself survives it
-to record the exit code. Run by path, importing only ``logfile.py``: it starts fast.
+to record the exit code. Run by path, importing only ``log_files.py``: it starts fast.
 
 On Linux the relay is a child subreaper: a task's process that leaves the group (``setsid``,
 a daemonising double fork) is still the relay's descendant, gets SIGTERM with the task and is
@@ -40,9 +41,9 @@ USER = 1  # payload_pb2.USER
 
 
 def _load_logfile() -> Any:
-    """``logfile.py`` beside this file, without importing the package (and gRPC) for it."""
+    """``log_files.py`` beside this file, without importing the package (and gRPC) for it."""
     here = os.path.dirname(os.path.abspath(__file__))
-    spec = importlib.util.spec_from_file_location("_frw_logfile", os.path.join(here, "logfile.py"))
+    spec = importlib.util.spec_from_file_location("_frw_logfile", os.path.join(here, "log_files.py"))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -50,8 +51,11 @@ def _load_logfile() -> Any:
 
 
 def start_marker(pid: int) -> str | None:
+    """Something that tells this process apart from a later one with the same pid (Linux): its
+    start time, which the relay records beside STATUS and the service compares on adoption."""
     try:
         with open(f"/proc/{pid}/stat") as f:
+            # Field 22; the command name in field 2 may contain spaces, so split after it.
             fields = f.read().rsplit(")", 1)[-1].split()
     except OSError:
         return None

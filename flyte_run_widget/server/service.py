@@ -16,12 +16,11 @@ from typing import Any
 import grpc
 from flyteidl2.common import identifier_pb2
 from flyteidl2.workflow import run_definition_pb2 as rd
-from flyteidl2.workflow import run_logs_service_pb2 as rl
 from flyteidl2.workflow import run_service_pb2 as rs
 from flyteidl2.workflow import run_service_pb2_grpc as rs_grpc
 from grpc.aio import ServicerContext as Context
 
-from .. import phase as phases
+from ..common import phase as phases
 from . import faults, model
 from .executor import Executor
 from .hub import ALL_RUNS, Hub, run_key
@@ -191,7 +190,7 @@ class RunService(rs_grpc.RunServiceServicer):
             )
         return response
 
-    async def _follow(
+    async def _watch_changes(
         self, find: Callable[[], RunRow], build: Callable[[RunRow], object]
     ) -> AsyncIterator[object]:
         """The current state at once, then every change, ending after the final one."""
@@ -213,7 +212,7 @@ class RunService(rs_grpc.RunServiceServicer):
     async def WatchRunDetails(
         self, request: rs.WatchRunDetailsRequest, context: Context
     ) -> AsyncIterator[rs.WatchRunDetailsResponse]:
-        async for message in self._follow(
+        async for message in self._watch_changes(
             lambda: self.find(request.run_id),
             lambda row: rs.WatchRunDetailsResponse(details=_bounded_run_details(row)),
         ):
@@ -223,7 +222,7 @@ class RunService(rs_grpc.RunServiceServicer):
     async def WatchActionDetails(
         self, request: rs.WatchActionDetailsRequest, context: Context
     ) -> AsyncIterator[rs.WatchActionDetailsResponse]:
-        async for message in self._follow(
+        async for message in self._watch_changes(
             lambda: self.find_action(request.action_id),
             lambda row: rs.WatchActionDetailsResponse(details=_bounded(row.details)),
         ):
@@ -239,7 +238,7 @@ class RunService(rs_grpc.RunServiceServicer):
                 enriched_actions=[rd.EnrichedAction(action=action, meets_filter=True)]
             )
 
-        async for message in self._follow(lambda: self.find(request.run_id), build):
+        async for message in self._watch_changes(lambda: self.find(request.run_id), build):
             yield message  # type: ignore[misc]
 
     @faults.unary
@@ -398,30 +397,6 @@ def _too_large(name: str, size: int) -> str:
     )
 
 
-def split_logs(response: rl.TailLogsResponse) -> list[rl.TailLogsResponse]:
-    """``response`` as one or more responses, each under MAX_RESPONSE (a single line is at most
-    a few hundred KiB even after invalid UTF-8 is replaced, so lines are never cut)."""
-    if response.ByteSize() <= MAX_RESPONSE:
-        return [response]
-    budget = MAX_RESPONSE // 2
-    out: list[rl.TailLogsResponse] = []
-    current = rl.TailLogsResponse()
-    size = 0
-    for group in response.logs:
-        target = current.logs.add()
-        for line in group.lines:
-            n = line.ByteSize() + 8
-            if size + n > budget and size > 0:
-                out.append(current)
-                current = rl.TailLogsResponse()
-                target = current.logs.add()
-                size = 0
-            target.lines.add().CopyFrom(line)
-            size += n
-    out.append(current)
-    return out
-
-
 def guard_unary(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     async def handler(request: Any, context: Context) -> Any:
         if isinstance(request, MalformedRequest):
@@ -444,13 +419,11 @@ def guard_stream(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             await stream
             return
         async for response in stream:
-            pieces = split_logs(response) if isinstance(response, rl.TailLogsResponse) else [response]
-            for piece in pieces:
-                # TailLogs may answer pre-serialised bytes (see logs_service.RunLogsService)
-                size = len(piece) if isinstance(piece, bytes) else piece.ByteSize()
-                if size > MAX_RESPONSE:
-                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, _too_large(name, size))
-                yield piece
+            # TailLogs answers serialised bytes (see tail_logs_service.RunLogsService)
+            size = len(response) if isinstance(response, bytes) else response.ByteSize()
+            if size > MAX_RESPONSE:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, _too_large(name, size))
+            yield response
 
     return handler
 
@@ -458,10 +431,9 @@ def guard_stream(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 def add_to_server(server: Any, runs: RunService, logs: Any) -> None:
     """Register the RunService and RunLogsService servicers on a ``grpc.aio`` server, like the
     generated ``add_*_to_server`` functions, but so that a request that does not parse gets
-    INVALID_ARGUMENT and no response goes out over MAX_RESPONSE (TailLogs batches are split)."""
+    INVALID_ARGUMENT and no response goes out over MAX_RESPONSE."""
     from flyteidl2.workflow import run_logs_service_pb2 as rl_pb2
 
-    logs.raw_responses = True  # TailLogs answers bytes: _serialize passes them through
     for module, servicer in ((rs, runs), (rl_pb2, logs)):
         for service in module.DESCRIPTOR.services_by_name.values():
             handlers = {}

@@ -18,7 +18,7 @@ from typing import Any
 from flyteidl2.task import common_pb2, run_pb2
 from flyteidl2.workflow import run_definition_pb2
 
-from .. import phase as phases
+from ..common import phase as phases
 
 ROOT_ACTION = "a0"
 
@@ -76,9 +76,6 @@ class RunRow:
         d = self.details
         action = run_definition_pb2.Action(id=d.id, metadata=d.metadata, status=d.status)
         return run_definition_pb2.Run(action=action, labels=dict(self.run_spec.labels.values))
-
-    def run_details(self) -> run_definition_pb2.RunDetails:
-        return run_definition_pb2.RunDetails(run_spec=self.run_spec, action=self.details)
 
     def inputs_proto(self) -> common_pb2.Inputs:
         return common_pb2.Inputs.FromString(self.inputs)

@@ -108,7 +108,7 @@ export function lines(from, count, make = (i) => `line ${i}`) {
 }
 
 /**
- * What the kernel sends (flyte_run_widget/logs.py encode_batch): columns as DataViews, the way
+ * What the kernel sends (flyte_run_widget/remote/log_lines.py encode_batch): columns as DataViews, the way
  * JupyterLab hands buffers to a widget. test/golden.test.js holds this to the kernel's bytes.
  */
 export function encodeBatch(batch) {

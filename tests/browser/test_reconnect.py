@@ -91,7 +91,7 @@ def test_widget_rides_out_a_service_kill_and_restart(lab: Lab, fixed_service, tm
     assert str(down["text"]).startswith("Reconnecting…"), down
     lab.screenshot("reconnecting")
     # The task keeps printing while no service runs; the widget keeps retrying with backoff
-    # (it gives up only after ~8 s of failures, see flyte_run_widget/_follow.py). ~3 s down
+    # (it gives up only after ~8 s of failures, see flyte_run_widget/client/streams.py). ~3 s down
     # puts the two streams (run state and log) on different backoff steps, so one of them
     # reconnects while the other is still failing: the case where a reconnect used to close the
     # shared channel under the other stream, which then died and left the badge at RUNNING.

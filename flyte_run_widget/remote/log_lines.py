@@ -55,11 +55,6 @@ class Columns:
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
-def timestamp_ms(line: payload_pb2.LogLine) -> float:
-    ts = line.timestamp
-    return ts.seconds * 1000 + ts.nanos / 1_000_000
-
-
 def iso_timestamp(line: payload_pb2.LogLine) -> str:
     return line.timestamp.ToJsonString() if line.HasField("timestamp") else ""
 

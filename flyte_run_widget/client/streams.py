@@ -14,9 +14,9 @@ from flyteidl2.common import identifier_pb2
 from flyteidl2.logs.dataplane import payload_pb2
 from flyteidl2.workflow import run_definition_pb2, run_logs_service_pb2, run_service_pb2
 
-from .client import Client
-from .errors import LogsNotAvailableError, NotFoundError, ServiceUnavailableError
-from .phase import is_terminal
+from ..common.phase import is_terminal
+from ..errors import LogsNotAvailableError, NotFoundError, ServiceUnavailableError
+from .rpc import Client
 
 logger = logging.getLogger(__name__)
 

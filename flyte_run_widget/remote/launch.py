@@ -25,9 +25,9 @@ from flyteidl2.core import interface_pb2, literals_pb2, tasks_pb2
 from flyteidl2.task import run_pb2, task_definition_pb2
 from flyteidl2.workflow import run_service_pb2
 
-from ._loop import syncify
-from .client import get_client
-from .errors import ArgumentTypeError, ArgumentValueError, ConversionError
+from ..client.loop import syncify
+from ..client.rpc import get_client
+from ..errors import ArgumentTypeError, ArgumentValueError, ConversionError
 from .literals import literal_type, to_inputs
 from .run import Run
 
@@ -68,7 +68,7 @@ class Task:
 
     def spec(self) -> task_definition_pb2.TaskSpec:
         payload = _pickle_function(self.fn)
-        command = [sys.executable, "-m", "flyte_run_widget._entrypoint"]
+        command = [sys.executable, "-m", "flyte_run_widget.task.entrypoint"]
         args = ["--inputs", "{{.Inputs}}", "--outputs", "{{.Outputs}}", "--fn", payload]
         env = {"PYTHONUNBUFFERED": "1", **self.env}
         container = tasks_pb2.Container(

@@ -1,4 +1,4 @@
-"""The error both client transports raise for a failed call (kept apart from ``_connect`` so that
+"""The error both client transports raise for a failed call (kept apart from ``connect_transport`` so that
 importing the client does not import connectrpc and pyqwest when gRPC is the transport)."""
 
 from __future__ import annotations

@@ -7,17 +7,17 @@ frw.init("dns:///flyte.example.com", project="ml", domain="development")
 
 from __future__ import annotations
 
-import ipaddress
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from ..common.data_dir import default_data_dir
+from ..common.net import is_loopback_host
+from ..errors import ConfigError
 
 API_KEY_ENV = "FLYTE_RUN_WIDGET_API_KEY"
-DATA_DIR_ENV = "FLYTE_RUN_WIDGET_DATA"
 DEFAULT_PROJECT = "flytesnacks"
 DEFAULT_DOMAIN = "development"
 
@@ -34,15 +34,6 @@ class Endpoint:
     @property
     def is_loopback(self) -> bool:
         return is_loopback_host(self.host)
-
-
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -158,14 +149,6 @@ def load_config_file(path: Path) -> dict[str, Any]:
     }
 
 
-def default_data_dir() -> Path:
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "flyte-run-widget"
-
-
 def build_config(
     endpoint: str | None = None,
     *,
@@ -200,7 +183,7 @@ def build_config(
             endpoint = from_file["endpoint"]
             source = str(path)
         else:
-            from .server.launcher import embedded_token, ensure_service
+            from .local_service import embedded_token, ensure_service
 
             directory = Path(data_dir) if data_dir else default_data_dir()
             endpoint = ensure_service(directory)
@@ -244,7 +227,3 @@ def _ca_cert(path: str | os.PathLike[str] | None, *, insecure: bool) -> Path | N
     if not resolved.is_file():
         raise ConfigError(f"ca_cert {resolved} does not exist; pass the service's PEM certificate")
     return resolved
-
-
-def with_overrides(cfg: Config, **changes: Any) -> Config:
-    return replace(cfg, **{k: v for k, v in changes.items() if v is not None})

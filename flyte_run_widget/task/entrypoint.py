@@ -1,7 +1,7 @@
 """The task process for Python functions: read inputs.pb, call the function, write outputs.pb
 or error.pb. The embedded service (or any Flyte-style executor) runs it with templates filled:
 
-    python -m flyte_run_widget._entrypoint --inputs {{.Inputs}} --outputs {{.Outputs}} --fn B64
+    python -m flyte_run_widget.task.entrypoint --inputs {{.Inputs}} --outputs {{.Outputs}} --fn B64
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import cloudpickle
 from flyteidl2.core import execution_pb2
 from flyteidl2.task import common_pb2
 
-from .literals import from_named, to_literal
+from ..remote.literals import from_named, to_literal
 
 
 def _write_error(outputs: Path, message: str, code: str, *, user: bool) -> None:
@@ -33,7 +33,7 @@ def _write_error(outputs: Path, message: str, code: str, *, user: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flyte_run_widget._entrypoint")
+    parser = argparse.ArgumentParser(prog="flyte_run_widget.task.entrypoint")
     parser.add_argument("--inputs", required=True)
     parser.add_argument("--outputs", required=True)
     parser.add_argument("--fn", required=True, help="base64 of the cloudpickled function")

@@ -333,15 +333,3 @@ def _is_utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def split_lines(buffer: bytes, data: bytes) -> tuple[list[bytes], bytes]:
-    """Complete lines (newline removed) in ``buffer + data`` and the unfinished rest."""
-    buffer += data
-    parts = buffer.split(b"\n")
-    rest = parts.pop()
-    if len(rest) > MAX_LINE_BYTES:
-        # A stream that never ends its line must still reach the log.
-        parts.append(rest)
-        rest = b""
-    return parts, rest

@@ -1,29 +1,27 @@
 """The RunLogsService servicer: TailLogs sends an attempt's stored lines in large batches,
 then follows the log while the attempt runs, and ends once the attempt is final and every
-line has been sent.
+line has been sent. It answers serialised ``TailLogsResponse`` bytes (no protobuf message built
+per response), so it is registered with ``service.add_to_server``, whose serializer passes them on.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import grpc
 from flyteidl2.workflow import run_logs_service_pb2 as rl
 from flyteidl2.workflow import run_logs_service_pb2_grpc as rl_grpc
 
-from .. import phase as phases
+from ..common import phase as phases
 from . import faults
 from .hub import Hub, log_key
-from .logfile import LogReader, varint
+from .log_files import LogReader, varint
 from .paths import Layout
 from .service import RunService
 
 #: Lines per response body: well under gRPC's default 4 MiB client limit even with one more
 #: line of 256 KiB (``MAX_LINE_BYTES``) on top.
 _BATCH_BYTES = 2 * 1024 * 1024
-
-SERVICE = "flyteidl2.workflow.RunLogsService"
 
 
 def response_bytes(body: bytes) -> bytes:
@@ -32,31 +30,8 @@ def response_bytes(body: bytes) -> bytes:
     return b"\x0a" + varint(len(body)) + body
 
 
-def _serialize(response: Any) -> bytes:
-    return response if type(response) is bytes else response.SerializeToString()
-
-
-def add_to_server(servicer: RunLogsService, server: grpc.aio.Server) -> None:
-    """Register ``servicer`` like ``add_RunLogsServiceServicer_to_server`` does, but with
-    TailLogs answering pre-serialised bytes (no protobuf message built per response)."""
-    servicer.raw_responses = True
-    handlers = {
-        "TailLogs": grpc.unary_stream_rpc_method_handler(
-            servicer.TailLogs,
-            request_deserializer=rl.TailLogsRequest.FromString,
-            response_serializer=_serialize,
-        )
-    }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-    server.add_registered_method_handlers(SERVICE, handlers)
-
-
 class RunLogsService(rl_grpc.RunLogsServiceServicer):
     def __init__(self, runs: RunService, layout: Layout, hub: Hub) -> None:
-        # True once registered by ``add_to_server``: TailLogs then yields bytes; registered by
-        # the generated ``add_RunLogsServiceServicer_to_server`` it yields messages (parsed
-        # from the same bytes: C work, still no Python work per line).
-        self.raw_responses = False
         self.runs = runs
         self.layout = layout
         self.hub = hub
@@ -64,7 +39,7 @@ class RunLogsService(rl_grpc.RunLogsServiceServicer):
     @faults.streaming
     async def TailLogs(
         self, request: rl.TailLogsRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[rl.TailLogsResponse | bytes]:
+    ) -> AsyncIterator[bytes]:
         row = self.runs.find_action(request.action_id)
         run, action = row.name, row.details.id.name
         count = len(row.details.attempts)
@@ -81,10 +56,8 @@ class RunLogsService(rl_grpc.RunLogsServiceServicer):
             final = phases.is_terminal(details.attempts[number - 1].phase)
             bodies = reader.read_encoded(part_bytes=_BATCH_BYTES)
             if bodies:
-                raw = self.raw_responses
                 for body in bodies:
-                    data = response_bytes(body)
-                    yield data if raw else rl.TailLogsResponse.FromString(data)
+                    yield response_bytes(body)
                 continue
             if final:
                 return

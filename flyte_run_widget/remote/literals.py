@@ -17,7 +17,7 @@ from flyteidl2.core import literals_pb2, types_pb2
 from flyteidl2.task import common_pb2
 from google.protobuf import json_format
 
-from .errors import ConversionError
+from ..errors import ConversionError
 
 MSGPACK = "msgpack"
 PICKLE = "cloudpickle"

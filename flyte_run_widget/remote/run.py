@@ -14,11 +14,12 @@ from flyteidl2.common import identifier_pb2, list_pb2
 from flyteidl2.workflow import run_definition_pb2, run_service_pb2
 from google.protobuf import json_format
 
-from . import _loop
-from ._follow import ConnectionCallback, follow_action
-from ._loop import syncify, syncify_classmethod
-from .client import Client, get_client
-from .errors import (
+from ..client import loop as _loop
+from ..client.loop import syncify, syncify_classmethod
+from ..client.rpc import Client, get_client
+from ..client.streams import ConnectionCallback, follow_action
+from ..common.phase import friendly_phase, is_terminal, raw_phase
+from ..errors import (
     AlreadyFinishedError,
     ArgumentTypeError,
     ArgumentValueError,
@@ -27,7 +28,6 @@ from .errors import (
     RunNotFoundError,
 )
 from .literals import from_named
-from .phase import friendly_phase, is_terminal, raw_phase
 
 PAGE_SIZE = 100
 
@@ -177,7 +177,7 @@ class Run:
 
     def widget(self, **kwargs: Any) -> Any:
         """The live notebook widget for this run (one per run unless options differ)."""
-        from .widget import RunWidget
+        from ..notebook.widget import RunWidget
 
         if kwargs or self._widget is None or self._widget._closed:
             self._widget = RunWidget(self, **kwargs)
@@ -351,8 +351,8 @@ class Run:
     @syncify
     async def outputs(self) -> ActionOutputs:
         """The run's outputs as Python values; raises ``RunFailedError`` if it did not succeed."""
-        from .errors import RunFailedError
-        from .phase import is_success
+        from ..common.phase import is_success
+        from ..errors import RunFailedError
 
         if not self.done():
             await self.sync.aio()

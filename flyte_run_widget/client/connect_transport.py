@@ -22,7 +22,7 @@ from flyteidl2.workflow.run_service_connect import RunServiceClient
 from pyqwest import Client as HTTPClient
 from pyqwest import HTTPTransport
 
-from ._call_error import CallError
+from .call_error import CallError
 from .config import Config, Endpoint, parse_endpoint
 
 CONNECT_TIMEOUT = 5.0

@@ -21,31 +21,16 @@ import time
 from pathlib import Path
 from typing import IO
 
-from ..config import API_KEY_ENV
+from ..common.data_dir import SERVER_FILE
+from ..common.pids import pid_alive
 from ..errors import ServiceUnavailableError
-from .app import SERVER_FILE
+from .config import API_KEY_ENV
 
 _LAUNCH_LOCK = "launch.lock"
 _LOG_FILE = "server.log"
 TOKEN_FILE = "service.token"
 # Started services, kept referenced so that Popen does not warn about a running child.
 _started: list[subprocess.Popen[bytes]] = []
-
-
-def default_data_dir() -> Path:
-    from ..config import default_data_dir as configured
-
-    return configured()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _accepts(endpoint: str, timeout: float = 1.0) -> bool:
@@ -64,7 +49,7 @@ def running_endpoint(data_dir: Path) -> str | None:
         endpoint, pid = str(info["endpoint"]), int(info["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if _pid_alive(pid) and _accepts(endpoint):
+    if pid_alive(pid) and _accepts(endpoint):
         return endpoint
     return None
 

@@ -1,16 +1,18 @@
-"""Action phases and which of them are final.
+"""Action phases: their names, which are final, and how each reads at a glance.
 
 >>> friendly_phase(4)
 'running'
 >>> is_terminal(42)
 False
+>>> tone(8)
+'failure'
 """
 
 from __future__ import annotations
 
 from flyteidl2.common import phase_pb2
 
-from .errors import ArgumentValueError
+from ..errors import ArgumentValueError
 
 _PREFIX = "ACTION_PHASE_"
 
@@ -27,6 +29,16 @@ TERMINAL_PHASES: frozenset[int] = frozenset(
 
 #: Phases that count as a successful end.
 SUCCESS_PHASES: frozenset[int] = frozenset({phase_pb2.ACTION_PHASE_SUCCEEDED, 10})
+
+#: Phases of an action on its way, queued up to running (the widget's badge pulses).
+ACTIVE_PHASES: frozenset[int] = frozenset(
+    {
+        phase_pb2.ACTION_PHASE_QUEUED,
+        phase_pb2.ACTION_PHASE_WAITING_FOR_RESOURCES,
+        phase_pb2.ACTION_PHASE_INITIALIZING,
+        phase_pb2.ACTION_PHASE_RUNNING,
+    }
+)
 
 # Names of phases newer IDL versions added; older flyteidl2 builds lack them.
 _LATER_NAMES = {9: "paused", 10: "recovered"}
@@ -64,3 +76,17 @@ def is_terminal(raw: int) -> bool:
 
 def is_success(raw: int) -> bool:
     return raw in SUCCESS_PHASES
+
+
+def tone(raw: int) -> str:
+    """How a phase reads at a glance: ``success``, ``failure`` (failed, timed out), ``stopped``
+    (aborted), ``active`` (queued up to running) or ``idle`` (unspecified, paused, unknown).
+    The terminal colours by it; the widget's js/src/badge.js and theme.css hold the same split
+    for the browser, checked against this by tests/test_phase_vocabulary.py."""
+    if raw in SUCCESS_PHASES:
+        return "success"
+    if raw == phase_pb2.ACTION_PHASE_ABORTED:
+        return "stopped"
+    if raw in TERMINAL_PHASES:
+        return "failure"
+    return "active" if raw in ACTIVE_PHASES else "idle"

@@ -18,20 +18,20 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
-from . import _follow
-from .logs import Rejoin, format_line, keep
-from .phase import is_success
+from ..client import streams
+from ..common.phase import is_success, tone
+from .log_lines import Rejoin, format_line, keep
 
 if TYPE_CHECKING:
     from .run import ActionDetails, Run, RunDetails
 
+# The terminal's colour for each tone (common/phase.py decides which phase has which).
 _STYLE = {
-    "succeeded": "bold green",
-    "recovered": "bold green",
-    "failed": "bold red",
-    "timed_out": "bold red",
-    "aborted": "bold yellow",
-    "running": "bold cyan",
+    "success": "bold green",
+    "failure": "bold red",
+    "stopped": "bold yellow",
+    "active": "bold cyan",
+    "idle": "bold magenta",
 }
 
 
@@ -66,13 +66,13 @@ class WaitDisplay:
         self._live: Live | None = None
 
     def _panel(self) -> Any:
-        phase = self.details.phase if self.details else self.run.phase
+        shown = self.details if self.details else self.run
         attempts = self.details.attempts if self.details else 0
         text = Text.assemble(
             ("Run ", "dim"),
             (self.run.name, "bold"),
             "  ",
-            (phase.upper(), _STYLE.get(phase, "bold magenta")),
+            (shown.phase.upper(), _STYLE[tone(shown.raw_phase)]),
             f"  {format_duration(_elapsed(self.details, self._started))}",
             f"  attempt {attempts}" if attempts else "",
         )
@@ -134,7 +134,7 @@ async def print_logs(
     ``max_lines`` (default 100)."""
     details = await run.details.aio()
     number = attempt if attempt is not None else max(1, details.action_details.attempts)
-    texts = _texts(_follow.follow_logs(run.client, run.action_id, number), show_ts, filter_system)
+    texts = _texts(streams.follow_logs(run.client, run.action_id, number), show_ts, filter_system)
     if raw:
         await _print_raw(texts, max_lines, finished=details.done())
         return
@@ -152,7 +152,7 @@ async def print_logs(
 
 
 async def _texts(
-    batches: AsyncIterator[_follow.LogBatch], show_ts: bool, filter_system: bool
+    batches: AsyncIterator[streams.LogBatch], show_ts: bool, filter_system: bool
 ) -> AsyncIterator[list[str]]:
     """Batches of whole lines as text, each with its newline."""
     rejoin = Rejoin()

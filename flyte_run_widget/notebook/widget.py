@@ -25,17 +25,17 @@ import anywidget
 import traitlets as t
 from flyteidl2.workflow import run_definition_pb2
 
-from . import _loop
-from ._batches import AttemptLog, chunks
-from ._follow import follow_action, follow_logs
-from .errors import FlyteRunWidgetError
-from .logs import encode_batch, to_columns
-from .phase import friendly_phase, is_success, is_terminal
-from .run import Run
+from ..client import loop as _loop
+from ..client.streams import follow_action, follow_logs
+from ..common.phase import friendly_phase, is_success, is_terminal
+from ..errors import FlyteRunWidgetError
+from ..remote.log_lines import encode_batch, to_columns
+from ..remote.run import Run
+from .batches import AttemptLog, chunks
 
 logger = logging.getLogger(__name__)
 
-_STATIC = Path(__file__).parent / "static"
+_STATIC = Path(__file__).parent.parent / "static"
 FLUSH_INTERVAL = 0.25
 _WATCHING = "following the run"
 _MAX_NOTICES = 5
@@ -359,7 +359,7 @@ def _elapsed_text(start_ms: float, end_ms: float) -> str:
     if not start_ms:
         return "not started"
     end = end_ms or time.time() * 1000
-    from .console import format_duration
+    from ..remote.console import format_duration
 
     return format_duration(max(0.0, (end - start_ms) / 1000))
 

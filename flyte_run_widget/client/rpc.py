@@ -23,10 +23,9 @@ from flyteidl2.dataproxy import dataproxy_service_pb2 as dp
 from flyteidl2.dataproxy import dataproxy_service_pb2_grpc as dp_grpc
 from flyteidl2.workflow import run_logs_service_pb2_grpc, run_service_pb2_grpc
 
-from . import _keepalive, _loop
-from ._call_error import CallError
-from .config import Config, build_config, parse_endpoint
-from .errors import (
+from ..common import keepalive
+from ..common.net import MAX_MESSAGE_BYTES
+from ..errors import (
     AlreadyFinishedError,
     AuthenticationError,
     ConfigError,
@@ -36,12 +35,14 @@ from .errors import (
     ServiceError,
     ServiceUnavailableError,
 )
+from . import loop as _loop
+from .call_error import CallError
+from .config import Config, build_config, parse_endpoint
 
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
 UNARY_TIMEOUT = 30.0
-_MAX_MESSAGE = 64 * 1024 * 1024
 
 _LOGS_RPCS = {"TailLogs"}
 #: "grpc": grpc.aio channels (HTTP/2). "connect": the Connect protocol over HTTP/1.1 (plain text)
@@ -79,8 +80,8 @@ class Client:
 
     def _new_channel(self, own_connection: bool = False, target: str | None = None) -> grpc.aio.Channel:
         options: list[tuple[str, str | int]] = [
-            ("grpc.max_receive_message_length", _MAX_MESSAGE),
-            *_keepalive.client_options(),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            *keepalive.client_options(),
             ("grpc.primary_user_agent", "flyte-run-widget"),
         ]
         if own_connection:  # channels to one target otherwise share a subchannel (a connection)
@@ -96,7 +97,7 @@ class Client:
         if self._channel is not None or self._connect is not None:
             return
         if self.transport == "connect":
-            from ._connect import ConnectCalls  # connectrpc and pyqwest only when used
+            from .connect_transport import ConnectCalls  # connectrpc and pyqwest only when used
 
             # No handshake to wait for: HTTP connects per call, and a call that cannot
             # connect fails with UNAVAILABLE within CONNECT_TIMEOUT.
@@ -192,7 +193,7 @@ class Client:
             from dataclasses import replace
 
             from .config import parse_endpoint
-            from .server.launcher import ensure_service
+            from .local_service import ensure_service
 
             endpoint = await asyncio.to_thread(ensure_service, self.config.data_dir)
             self.config = replace(self.config, endpoint=parse_endpoint(endpoint))

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar, overload
 
-from .errors import LoopError
+from ..errors import LoopError
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Iterator
 from itertools import accumulate
 
-from .logs import Columns
+from ..remote.log_lines import Columns
 
 # A message is one task in the browser's main thread (decode + append): ~5,000 lines or
 # ~512 KB keeps each one far below 50 ms, and 1M lines still take only ~200 messages.

@@ -1,0 +1,1 @@
+"""The caller's side, in the notebook's process: loop, config, gRPC client, streams, local service."""

@@ -1,0 +1,1 @@
+"""The ``flyte.remote`` mirror: Run, launching, literals, log lines, in the notebook's process."""
