@@ -151,6 +151,11 @@ def test_abort_from_the_widget_once(client):
     assert _wait_until(lambda: w.phase == "aborted", timeout=30)
     assert w.busy == "" and w.error["kind"] == "ABORTED" and w.error["message"] == "clicked"
     assert frw.Run.get(r.name).phase == "aborted"
+    # Once every background task of the widget has ended, each AbortRun it sent has been
+    # answered, so the service has logged it: the second click sent none.
+    assert _wait_until(lambda: not w._tasks)
+    requests = client.log_path.read_text().count(f"abort of run {r.name} requested")
+    assert requests == 1, f"the widget sent AbortRun {requests} times"
     w.close()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import secrets
 import string
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +29,8 @@ from .hub import ALL_RUNS, Hub, run_key
 from .listing import build_query
 from .paths import check_name
 from .store import ROOT_ACTION, RunRow, Store
+
+log = logging.getLogger("flyte_run_widget.server")
 
 _ALPHABET = string.ascii_lowercase + string.digits
 _IMPLEMENTED = {
@@ -143,6 +146,9 @@ class RunService(rs_grpc.RunServiceServicer):
     # -- abort ----------------------------------------------------------------------------
 
     async def _abort(self, row: RunRow, reason: str) -> None:
+        # Every request is logged, refused or not: who stopped a run, and how often, is
+        # what one asks after the fact.
+        log.info("abort of run %s requested: %r", row.name, reason)
         phase = row.details.status.phase
         if phases.is_terminal(phase):
             raise faults.precondition(f"run {row.name} already finished ({phases.friendly_phase(phase)})")
