@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import grpc
 import pytest
@@ -59,38 +57,13 @@ SETTINGS = settings(
 )
 
 
-# A service whose servicers are registered with service.add_to_server (what app.py should do).
-WIRED = """
-import sys
-from flyteidl2.workflow import run_logs_service_pb2_grpc as lg, run_service_pb2_grpc as g
-from flyte_run_widget.server import service
-held = {}
-g.add_RunServiceServicer_to_server = lambda s, server: held.update(runs=s)
-lg.add_RunLogsServiceServicer_to_server = lambda s, server: service.add_to_server(server, held["runs"], s)
-from flyte_run_widget.server.__main__ import main
-sys.exit(main())
-"""
-
-
-class WiredService(LocalService):
-    def start(self, timeout: float = 20) -> str:
-        real = subprocess.Popen
-
-        def popen(argv: list[str], **kwargs: Any) -> Any:
-            i = argv.index("-m")
-            return real([*argv[:i], "-c", WIRED, *argv[i + 2 :]], **kwargs)
-
-        with mock.patch.object(subprocess, "Popen", popen):
-            return super().start(timeout)
-
-
 class World:
     """One service for the module, with a few real runs for requests to hit."""
 
-    def __init__(self, base: Path, wired: bool = False) -> None:
+    def __init__(self, base: Path) -> None:
         self.base = base
         self.data = base / "data"
-        self.service = (WiredService if wired else LocalService)(self.data)
+        self.service = LocalService(self.data)
         self.client = ServiceClient(self.service.endpoint)
         # Raw bytes in and out: response sizes are measured on the wire, and the receive limit
         # is lifted so that an oversized response is seen (and failed on) rather than refused.
@@ -115,16 +88,6 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     w = World(tmp_path_factory.mktemp("hostile-rpc"))
-    try:
-        yield w
-    finally:
-        w.close()
-    check_data_folder(w)
-
-
-@pytest.fixture(scope="module")
-def wired(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = World(tmp_path_factory.mktemp("hostile-rpc-wired"), wired=True)
     try:
         yield w
     finally:
@@ -501,7 +464,9 @@ RANDOM_BYTES = st.one_of(
 )
 
 
-def random_bytes_property(w: World, target: tuple[str, bool], data: bytes) -> None:
+@settings(SETTINGS, max_examples=200)
+@given(target=rpc_paths(), data=RANDOM_BYTES)
+def test_random_bytes(world: World, target: tuple[str, bool], data: bytes) -> None:
     """Bytes that may not parse as the request at all: the answer is still explicit."""
     path, stream = target
     if path.endswith("CreateRun"):
@@ -512,21 +477,7 @@ def random_bytes_property(w: World, target: tuple[str, bool], data: bytes) -> No
             req = None
         if req is not None and req.task_spec.task_template.HasField("container"):
             return
-    check(w, path, data, stream)
-
-
-@settings(SETTINGS, max_examples=200)
-@given(target=rpc_paths(), data=RANDOM_BYTES)
-def test_random_bytes(world: World, target: tuple[str, bool], data: bytes) -> None:
-    random_bytes_property(world, target, data)
-
-
-@settings(SETTINGS, max_examples=150)
-@given(target=rpc_paths(), data=RANDOM_BYTES)
-def test_random_bytes_with_add_to_server(wired: World, target: tuple[str, bool], data: bytes) -> None:
-    """The fix: the same property against a service whose servicers are registered with
-    ``service.add_to_server``."""
-    random_bytes_property(wired, target, data)
+    check(world, path, data, stream)
 
 
 @pytest.mark.parametrize("name", UNIMPLEMENTED)
@@ -588,10 +539,6 @@ def tail_sizes(w: World, name: str) -> list[int]:
 
 def test_tail_logs_of_invalid_utf8_stays_under_4_mib(world: World) -> None:
     assert max(tail_sizes(world, "bad-utf8")) <= MAX_RESPONSE
-
-
-def test_tail_logs_of_invalid_utf8_with_add_to_server(wired: World) -> None:
-    assert max(tail_sizes(wired, "bad-utf8")) <= MAX_RESPONSE
 
 
 @pytest.mark.parametrize("bad", ["../escape", "..", "a/b", "a\\b", "/etc", "a\x00b", "../../../../tmp/x"])
