@@ -48,9 +48,10 @@ REPO = Path(__file__).resolve().parents[1]
 class LocalService:
     """The local Run service running as ``python -m flyte_run_widget.server``."""
 
-    def __init__(self, data_dir: Path, abort_grace: float = 2.0) -> None:
+    def __init__(self, data_dir: Path, abort_grace: float = 2.0, args: Sequence[str] = ()) -> None:
         self.data_dir = data_dir
         self.abort_grace = abort_grace
+        self.args = list(args)  # more command-line options, e.g. ["--max-running", "1"]
         self.endpoint = ""
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
@@ -78,6 +79,7 @@ class LocalService:
                     str(self.data_dir),
                     "--abort-grace",
                     str(self.abort_grace),
+                    *self.args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -152,7 +154,7 @@ class FixedPortService(LocalService):
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "flyte_run_widget.server", "--port", str(self.port)]
-        argv += ["--data-dir", str(self.data_dir), "--abort-grace", str(self.abort_grace)]
+        argv += ["--data-dir", str(self.data_dir), "--abort-grace", str(self.abort_grace), *self.args]
         deadline = time.monotonic() + timeout
         while True:  # the port may take a moment to be free again after a kill
             with open(self.log_path, "ab") as log:

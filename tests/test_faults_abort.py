@@ -7,6 +7,8 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import psutil
@@ -256,10 +258,71 @@ def test_timeout_ends_timed_out_with_processes_gone(client: ServiceClient) -> No
     assert _gone(pids)
 
 
-def test_abort_of_a_queued_run_with_retries_does_not_retry(client: ServiceClient) -> None:
+def test_abort_of_a_running_run_with_retries_does_not_retry(client: ServiceClient) -> None:
     run = client.create(python_task("import sys, time; print('up', flush=True); time.sleep(30)", retries=2))
     _first_line(client, run, "up")
     _abort(client, run)
     details = client.wait(run.action.id)
     assert details.status.phase == P.ACTION_PHASE_ABORTED and len(details.attempts) == 1
-    assert sys.platform.startswith("linux")
+
+
+# Prints 'up', then runs until the file argv[1] exists.
+GATED = (
+    "import os, sys, time\n"
+    "print('up', flush=True)\n"
+    "while not os.path.exists(sys.argv[1]):\n"
+    "    time.sleep(0.01)\n"
+)
+# Creates the file argv[1]: proof that the task started.
+MARKS = "import sys; open(sys.argv[1], 'w').close(); print('started', flush=True)"
+
+
+@pytest.fixture
+def one_at_a_time(tmp_path: Path) -> Iterator[ServiceClient]:
+    """A service that runs one task at a time (--max-running 1): later runs wait QUEUED."""
+    svc = LocalService(tmp_path / "data", args=["--max-running", "1"])
+    c = ServiceClient(svc.endpoint)
+    try:
+        yield c
+    finally:
+        c.close()
+        svc.stop()
+
+
+def test_runs_beyond_the_limit_wait_queued_and_start_when_a_slot_frees(
+    one_at_a_time: ServiceClient, tmp_path: Path
+) -> None:
+    client, gate, marker = one_at_a_time, tmp_path / "go", tmp_path / "started"
+    blocker = client.create(python_task(GATED, str(gate)))
+    _first_line(client, blocker, "up")  # running, in the only slot, until the gate opens
+    waiting = client.create(python_task(MARKS, str(marker)))
+    assert _phase(client, waiting) == P.ACTION_PHASE_QUEUED
+    gate.touch()
+    ended = client.wait(blocker.action.id)
+    assert ended.status.phase == P.ACTION_PHASE_SUCCEEDED
+    details = client.wait(waiting.action.id)
+    assert details.status.phase == P.ACTION_PHASE_SUCCEEDED and marker.exists()
+    started = [t for t in details.attempts[0].phase_transitions if t.phase == P.ACTION_PHASE_INITIALIZING]
+    assert started[0].start_time.ToNanoseconds() >= ended.status.end_time.ToNanoseconds()
+
+
+def test_abort_of_a_queued_run_never_starts_it(one_at_a_time: ServiceClient, tmp_path: Path) -> None:
+    client, gate, marker = one_at_a_time, tmp_path / "go", tmp_path / "started"
+    blocker = client.create(python_task(GATED, str(gate)))
+    _first_line(client, blocker, "up")
+    queued = client.create(python_task(MARKS, str(marker), retries=2))
+    assert _phase(client, queued) == P.ACTION_PHASE_QUEUED  # it cannot start while the blocker runs
+    _abort(client, queued, "not needed")
+    details = client.wait(queued.action.id)
+    assert details.status.phase == P.ACTION_PHASE_ABORTED and details.abort_info.reason == "not needed"
+    assert len(details.attempts) == 1, "an aborted run is not retried"
+    phases = [t.phase for t in details.attempts[0].phase_transitions]
+    assert phases == [P.ACTION_PHASE_QUEUED, P.ACTION_PHASE_ABORTED]
+    lines = [line.message.rstrip("\n") for line in client.log_lines(queued.action.id)]
+    assert lines == ["aborted: not needed"], "no 'starting:' line: no process was started"
+    # The slot it waited for goes to the next run, and the aborted one never starts later.
+    gate.touch()
+    assert client.wait(blocker.action.id).status.phase == P.ACTION_PHASE_SUCCEEDED
+    after = client.create(python_task("print('after')"))
+    assert client.wait(after.action.id).status.phase == P.ACTION_PHASE_SUCCEEDED
+    assert not marker.exists(), "the aborted run's task started"

@@ -70,9 +70,11 @@ async def serve_async(
     grace: float = 5.0,
     stop: asyncio.Event | None = None,
     exposure: Exposure | None = None,
+    max_running: int = 0,
 ) -> None:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None). Off loopback,
-    ``exposure`` must carry a token and TLS (see auth.check_exposure)."""
+    ``exposure`` must carry a token and TLS (see auth.check_exposure). ``max_running`` > 0
+    caps the tasks running at once; later runs wait QUEUED."""
     if data_dir is None:
         raise ValueError("serve needs data_dir: the folder that keeps runs and logs")
     if exposure is None:
@@ -83,7 +85,7 @@ async def serve_async(
     layout = Layout(data_dir)
     store = Store(layout.db)
     hub = Hub()
-    executor = Executor(layout, store, hub, grace=grace)
+    executor = Executor(layout, store, hub, grace=grace, max_running=max_running)
     recovered = executor.recover()
     if recovered:
         log.warning("ended %d run(s) left unfinished by a previous service", recovered)
@@ -134,6 +136,7 @@ def serve(
     data_dir: Path | None = None,
     grace: float = 5.0,
     exposure: Exposure | None = None,
+    max_running: int = 0,
 ) -> None:
     """Run the local Run service in this process until SIGINT or SIGTERM.
 
@@ -141,4 +144,4 @@ def serve(
     ``DIR/server.json`` (endpoint, pid) while running.
     """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(serve_async(host, port, data_dir, grace, exposure=exposure))
+    asyncio.run(serve_async(host, port, data_dir, grace, exposure=exposure, max_running=max_running))

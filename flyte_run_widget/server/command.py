@@ -37,12 +37,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="seconds between SIGTERM and SIGKILL when a task is aborted",
     )
+    parser.add_argument(
+        "--max-running",
+        type=int,
+        default=0,
+        help="tasks that may run at once; later runs wait QUEUED until one ends (default 0: no limit)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         exposure = check_exposure(args.host, args.token_file, args.tls_cert, args.tls_key)
-        serve(args.host, args.port, args.data_dir or default_data_dir(), args.abort_grace, exposure)
+        if args.max_running < 0:
+            print("error: --max-running must be 0 (no limit) or more", file=sys.stderr)
+            return 2
+        data_dir = args.data_dir or default_data_dir()
+        serve(args.host, args.port, data_dir, args.abort_grace, exposure, max_running=args.max_running)
     except (AlreadyServingError, ExposureError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
