@@ -214,7 +214,7 @@ def test_abort_stops_the_task_and_its_children(client: ServiceClient, mode: str)
     assert details.status.HasField("end_time")
     if mode == "ignore-term":
         assert time.monotonic() - started >= 1.5  # the fixture's grace period is 2 s
-    wait_for(lambda: all(_gone(p) for p in found), timeout=5)
+    wait_for(lambda: all(_gone(p) for p in found), timeout=30)
     system = [
         line.message for line in client.log_lines(run.action.id) if line.originator == payload_pb2.SYSTEM
     ]

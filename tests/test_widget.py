@@ -180,7 +180,7 @@ def test_close_stops_the_watchers(client):
     tasks = list(w._tasks)
     assert tasks
     w.close()
-    assert _wait_until(lambda: all(t.done() for t in tasks), timeout=5)
+    assert _wait_until(lambda: all(t.done() for t in tasks))
     r.abort()
 
 
