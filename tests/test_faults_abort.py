@@ -131,28 +131,53 @@ def test_run_abort_after_the_end_warns(service: LocalService) -> None:
     assert r.phase == "succeeded"
 
 
-def test_two_aborts_at_once(client: ServiceClient) -> None:
-    run = client.create(python_task("import time; print('up', flush=True); time.sleep(30)"))
-    _first_line(client, run, "up")
-    errors: list[BaseException] = []
+def test_two_aborts_at_once(tmp_path: Path) -> None:
+    # The second abort arrives while the first is under way: the task got SIGTERM and holds on
+    # until the gate opens (with a grace long enough that no SIGKILL ends it first).
+    service = LocalService(tmp_path / "data", abort_grace=120)
+    client = ServiceClient(service.endpoint)
+    gate = tmp_path / "go"
+    code = (
+        "import os, signal, sys, time\n"
+        "def on_term(*_):\n"
+        "    print('got term', flush=True)\n"
+        f"    while not os.path.exists({str(gate)!r}):\n"
+        "        time.sleep(0.01)\n"
+        "    sys.exit(143)\n"
+        "signal.signal(signal.SIGTERM, on_term)\n"
+        "print('up', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    try:
+        run = client.create(python_task(code))
+        _first_line(client, run, "up")
+        errors: list[BaseException] = []
 
-    def abort(reason: str) -> None:
-        try:
-            _abort(client, run, reason)
-        except BaseException as exc:
-            errors.append(exc)
+        def abort(reason: str) -> None:
+            try:
+                _abort(client, run, reason)
+            except BaseException as exc:
+                errors.append(exc)
 
-    threads = [threading.Thread(target=abort, args=(f"reason {i}",)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert errors == []
-    details = client.wait(run.action.id)
-    assert details.status.phase == P.ACTION_PHASE_ABORTED
-    assert details.abort_info.reason in ("reason 0", "reason 1")
-    phases = [t.phase for t in details.attempts[0].phase_transitions]
-    assert phases.count(P.ACTION_PHASE_ABORTED) == 1
+        threads = [threading.Thread(target=abort, args=(f"reason {i}",)) for i in range(2)]
+        threads[0].start()
+        _first_line(client, run, "got term")  # the first abort is under way
+        threads[1].start()
+        requested = f"abort of run {run.action.id.run.name} requested"
+        _wait_until(lambda: service.log_path.read_text().count(requested) == 2, "the second abort")
+        assert _phase(client, run) == P.ACTION_PHASE_RUNNING
+        gate.touch()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        details = client.wait(run.action.id)
+        assert details.status.phase == P.ACTION_PHASE_ABORTED
+        assert details.abort_info.reason == "reason 0", "the first abort's reason is kept"
+        phases = [t.phase for t in details.attempts[0].phase_transitions]
+        assert phases.count(P.ACTION_PHASE_ABORTED) == 1
+    finally:
+        client.close()
+        service.stop()
 
 
 def test_task_ignoring_sigterm_is_killed_after_the_grace(client: ServiceClient) -> None:
