@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import getpass
-import time
 from collections.abc import Iterator
 
 import grpc
 import pytest
-from conftest import ServiceClient, container_task, python_task
+from conftest import LocalService, ServiceClient, container_task, python_task
 from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.common import list_pb2, phase_pb2
 from flyteidl2.task import task_definition_pb2
@@ -37,24 +36,27 @@ def list_all(client: ServiceClient, limit: int = 100, **request: object) -> list
         assert pages < 100
 
 
-@pytest.fixture
-def many_runs(client: ServiceClient) -> ServiceClient:
-    """250 tiny runs: three task names, two versions, every fifth one failing."""
-    for i in range(TOTAL):
-        command = ["false"] if i % 5 == 0 else ["true"]
-        task = container_task(command, name=f"tests.task{i % 3}", version=f"v{i % 2}")
-        client.create(task, name=f"run-{i:03d}")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        pending = [
-            r
-            for r in list_all(client)
-            if r.action.status.phase not in (P.ACTION_PHASE_SUCCEEDED, P.ACTION_PHASE_FAILED)
-        ]
-        if not pending:
-            return client
-        time.sleep(0.2)
-    raise AssertionError("runs did not finish")
+@pytest.fixture(scope="module")
+def many_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceClient]:
+    """One service for the module's read-only tests, with 250 tiny finished runs: three task
+    names, two versions, every fifth one failing."""
+    service = LocalService(tmp_path_factory.mktemp("many-runs") / "data")
+    client = ServiceClient(service.endpoint)
+    try:
+        runs = []
+        for i in range(TOTAL):
+            command = ["false"] if i % 5 == 0 else ["true"]
+            task = container_task(command, name=f"tests.task{i % 3}", version=f"v{i % 2}")
+            runs.append(client.create(task, name=f"run-{i:03d}"))
+        for run in runs:
+            assert client.wait(run.action.id, timeout=300).status.phase in (
+                P.ACTION_PHASE_SUCCEEDED,
+                P.ACTION_PHASE_FAILED,
+            )
+        yield client
+    finally:
+        client.close()
+        service.stop()
 
 
 def test_pages_cover_every_run_once(many_runs: ServiceClient) -> None:
