@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import grpc
 import pytest
@@ -45,13 +46,21 @@ from google.protobuf import duration_pb2
 REPO = Path(__file__).resolve().parents[1]
 
 
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip a test whose prerequisite (a browser, a package, the flyte SDK environment) is
+    missing here; under ``CI=true`` fail it instead, since nothing in CI may pass by skipping."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: a missing prerequisite is a failure, not a skip)", pytrace=False)
+    pytest.skip(reason)
+
+
 class LocalService:
     """The local Run service running as ``python -m flyte_run_widget.server``."""
 
     def __init__(self, data_dir: Path, abort_grace: float = 2.0, args: Sequence[str] = ()) -> None:
         self.data_dir = data_dir
         self.abort_grace = abort_grace
-        self.args = tuple(args)  # more command-line options
+        self.args = list(args)  # more command-line options, e.g. ["--max-running", "1"]
         self.endpoint = ""
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
@@ -154,7 +163,7 @@ class FixedPortService(LocalService):
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "flyte_run_widget.server", "--port", str(self.port)]
-        argv += ["--data-dir", str(self.data_dir), "--abort-grace", str(self.abort_grace)]
+        argv += ["--data-dir", str(self.data_dir), "--abort-grace", str(self.abort_grace), *self.args]
         deadline = time.monotonic() + timeout
         while True:  # the port may take a moment to be free again after a kill
             with open(self.log_path, "ab") as log:

@@ -17,6 +17,7 @@ from conftest import LocalService
 import flyte_run_widget as frw
 from flyte_run_widget import errors
 from flyte_run_widget.client import loop as _loop
+from flyte_run_widget.client.rpc import get_client
 from flyte_run_widget.client.streams import follow_logs
 from flyte_run_widget.errors import ConfigError, FlyteRunWidgetError
 
@@ -242,7 +243,7 @@ def test_stream_errors_keep_the_grpc_error_as_cause(client):
     )
 
     async def watch() -> None:
-        async for _ in frw.client.get_client().stream("WatchActionDetails", request):
+        async for _ in get_client().stream("WatchActionDetails", request):
             pass
 
     with pytest.raises(errors.NotFoundError) as info:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import grpc
 import psutil
@@ -40,7 +43,7 @@ def _first_line(client: ServiceClient, run: object, prefix: str) -> str:
     raise AssertionError(f"no line {prefix!r}")
 
 
-def _gone(pids: list[int], timeout: float = 5) -> bool:
+def _gone(pids: list[int], timeout: float = 30) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         alive = []
@@ -54,6 +57,20 @@ def _gone(pids: list[int], timeout: float = 5) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def _ignores_sigterm(pid: int) -> bool:
+    """Whether the process ignores SIGTERM (Linux: the SigIgn mask in /proc/PID/status)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:"))
+    return bool(int(mask, 16) & (1 << (signal.SIGTERM - 1)))
+
+
+def _wait_until(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def test_abort_right_after_create_and_while_initializing(client: ServiceClient) -> None:
@@ -114,28 +131,53 @@ def test_run_abort_after_the_end_warns(service: LocalService) -> None:
     assert r.phase == "succeeded"
 
 
-def test_two_aborts_at_once(client: ServiceClient) -> None:
-    run = client.create(python_task("import time; print('up', flush=True); time.sleep(30)"))
-    _first_line(client, run, "up")
-    errors: list[BaseException] = []
+def test_two_aborts_at_once(tmp_path: Path) -> None:
+    # The second abort arrives while the first is under way: the task got SIGTERM and holds on
+    # until the gate opens (with a grace long enough that no SIGKILL ends it first).
+    service = LocalService(tmp_path / "data", abort_grace=120)
+    client = ServiceClient(service.endpoint)
+    gate = tmp_path / "go"
+    code = (
+        "import os, signal, sys, time\n"
+        "def on_term(*_):\n"
+        "    print('got term', flush=True)\n"
+        f"    while not os.path.exists({str(gate)!r}):\n"
+        "        time.sleep(0.01)\n"
+        "    sys.exit(143)\n"
+        "signal.signal(signal.SIGTERM, on_term)\n"
+        "print('up', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    try:
+        run = client.create(python_task(code))
+        _first_line(client, run, "up")
+        errors: list[BaseException] = []
 
-    def abort(reason: str) -> None:
-        try:
-            _abort(client, run, reason)
-        except BaseException as exc:
-            errors.append(exc)
+        def abort(reason: str) -> None:
+            try:
+                _abort(client, run, reason)
+            except BaseException as exc:
+                errors.append(exc)
 
-    threads = [threading.Thread(target=abort, args=(f"reason {i}",)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert errors == []
-    details = client.wait(run.action.id)
-    assert details.status.phase == P.ACTION_PHASE_ABORTED
-    assert details.abort_info.reason in ("reason 0", "reason 1")
-    phases = [t.phase for t in details.attempts[0].phase_transitions]
-    assert phases.count(P.ACTION_PHASE_ABORTED) == 1
+        threads = [threading.Thread(target=abort, args=(f"reason {i}",)) for i in range(2)]
+        threads[0].start()
+        _first_line(client, run, "got term")  # the first abort is under way
+        threads[1].start()
+        requested = f"abort of run {run.action.id.run.name} requested"
+        _wait_until(lambda: service.log_path.read_text().count(requested) == 2, "the second abort")
+        assert _phase(client, run) == P.ACTION_PHASE_RUNNING
+        gate.touch()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        details = client.wait(run.action.id)
+        assert details.status.phase == P.ACTION_PHASE_ABORTED
+        assert details.abort_info.reason == "reason 0", "the first abort's reason is kept"
+        phases = [t.phase for t in details.attempts[0].phase_transitions]
+        assert phases.count(P.ACTION_PHASE_ABORTED) == 1
+    finally:
+        client.close()
+        service.stop()
 
 
 def test_task_ignoring_sigterm_is_killed_after_the_grace(client: ServiceClient) -> None:
@@ -152,7 +194,7 @@ def test_task_ignoring_sigterm_is_killed_after_the_grace(client: ServiceClient) 
     took = time.monotonic() - start
     details = client.wait(run.action.id)
     assert details.status.phase == P.ACTION_PHASE_ABORTED
-    assert 1.5 <= took < 10  # the fixture's grace is 2 s
+    assert took >= 2.0  # SIGKILL only once the fixture's 2 s grace has passed
     assert _gone([pid])
     # The killed relay may have been mid-record: the log still reads to its end.
     lines = client.log_lines(run.action.id)
@@ -237,7 +279,8 @@ def test_children_that_left_the_group_and_ignore_sigterm_are_gone_when_the_grace
         run = client.create(python_task(code, **({"timeout": 2.0} if kind == "timeout" else {})))
         group, *pids = (int(p) for p in _first_line(client, run, "pids ").split()[1:])
         assert all(os.getpgid(p) != group for p in pids)
-        time.sleep(0.3)  # the children have set their SIGTERM handlers by now
+        # The escaped children, that is (the group's leader is the relay, which does not).
+        _wait_until(lambda c=pids: all(map(_ignores_sigterm, c)), "the children to ignore SIGTERM")
         if kind == "abort":
             _abort(client, run)
         details = client.wait(run.action.id, timeout=30)
@@ -256,10 +299,71 @@ def test_timeout_ends_timed_out_with_processes_gone(client: ServiceClient) -> No
     assert _gone(pids)
 
 
-def test_abort_of_a_queued_run_with_retries_does_not_retry(client: ServiceClient) -> None:
+def test_abort_of_a_running_run_with_retries_does_not_retry(client: ServiceClient) -> None:
     run = client.create(python_task("import sys, time; print('up', flush=True); time.sleep(30)", retries=2))
     _first_line(client, run, "up")
     _abort(client, run)
     details = client.wait(run.action.id)
     assert details.status.phase == P.ACTION_PHASE_ABORTED and len(details.attempts) == 1
-    assert sys.platform.startswith("linux")
+
+
+# Prints 'up', then runs until the file argv[1] exists.
+GATED = (
+    "import os, sys, time\n"
+    "print('up', flush=True)\n"
+    "while not os.path.exists(sys.argv[1]):\n"
+    "    time.sleep(0.01)\n"
+)
+# Creates the file argv[1]: proof that the task started.
+MARKS = "import sys; open(sys.argv[1], 'w').close(); print('started', flush=True)"
+
+
+@pytest.fixture
+def one_at_a_time(tmp_path: Path) -> Iterator[ServiceClient]:
+    """A service that runs one task at a time (--max-running 1): later runs wait QUEUED."""
+    svc = LocalService(tmp_path / "data", args=["--max-running", "1"])
+    c = ServiceClient(svc.endpoint)
+    try:
+        yield c
+    finally:
+        c.close()
+        svc.stop()
+
+
+def test_runs_beyond_the_limit_wait_queued_and_start_when_a_slot_frees(
+    one_at_a_time: ServiceClient, tmp_path: Path
+) -> None:
+    client, gate, marker = one_at_a_time, tmp_path / "go", tmp_path / "started"
+    blocker = client.create(python_task(GATED, str(gate)))
+    _first_line(client, blocker, "up")  # running, in the only slot, until the gate opens
+    waiting = client.create(python_task(MARKS, str(marker)))
+    assert _phase(client, waiting) == P.ACTION_PHASE_QUEUED
+    gate.touch()
+    ended = client.wait(blocker.action.id)
+    assert ended.status.phase == P.ACTION_PHASE_SUCCEEDED
+    details = client.wait(waiting.action.id)
+    assert details.status.phase == P.ACTION_PHASE_SUCCEEDED and marker.exists()
+    started = [t for t in details.attempts[0].phase_transitions if t.phase == P.ACTION_PHASE_INITIALIZING]
+    assert started[0].start_time.ToNanoseconds() >= ended.status.end_time.ToNanoseconds()
+
+
+def test_abort_of_a_queued_run_never_starts_it(one_at_a_time: ServiceClient, tmp_path: Path) -> None:
+    client, gate, marker = one_at_a_time, tmp_path / "go", tmp_path / "started"
+    blocker = client.create(python_task(GATED, str(gate)))
+    _first_line(client, blocker, "up")
+    queued = client.create(python_task(MARKS, str(marker), retries=2))
+    assert _phase(client, queued) == P.ACTION_PHASE_QUEUED  # it cannot start while the blocker runs
+    _abort(client, queued, "not needed")
+    details = client.wait(queued.action.id)
+    assert details.status.phase == P.ACTION_PHASE_ABORTED and details.abort_info.reason == "not needed"
+    assert len(details.attempts) == 1, "an aborted run is not retried"
+    phases = [t.phase for t in details.attempts[0].phase_transitions]
+    assert phases == [P.ACTION_PHASE_QUEUED, P.ACTION_PHASE_ABORTED]
+    lines = [line.message.rstrip("\n") for line in client.log_lines(queued.action.id)]
+    assert lines == ["aborted: not needed"], "no 'starting:' line: no process was started"
+    # The slot it waited for goes to the next run, and the aborted one never starts later.
+    gate.touch()
+    assert client.wait(blocker.action.id).status.phase == P.ACTION_PHASE_SUCCEEDED
+    after = client.create(python_task("print('after')"))
+    assert client.wait(after.action.id).status.phase == P.ACTION_PHASE_SUCCEEDED
+    assert not marker.exists(), "the aborted run's task started"

@@ -7,14 +7,16 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
-import grpc
 import psutil
 import pytest
 from conftest import FixedPortService, LocalService, ServiceClient, python_task
 from flyteidl2.common import phase_pb2
 from flyteidl2.logs.dataplane import payload_pb2
 from flyteidl2.workflow import run_definition_pb2 as rd
+from flyteidl2.workflow import run_logs_service_pb2 as rl
 from flyteidl2.workflow import run_service_pb2 as rs
 
 import flyte_run_widget as frw
@@ -43,56 +45,92 @@ def counter(n: int, delay: float, code: int = 0) -> object:
     return python_task(COUNTER, str(n), str(delay), str(code))
 
 
+# Prints its pid, then numbered lines in steps "COUNT:GATE": before a step with a gate it waits
+# until that file exists, after it writes GATE.out; exits with argv[1]. The test decides when
+# each step runs, so what happens while no service runs does not depend on timing.
+STEPPED = (
+    "import os, sys, time\n"
+    "code, i = int(sys.argv[1]), 0\n"
+    "print('pid', os.getpid(), flush=True)\n"
+    "for step in sys.argv[2:]:\n"
+    "    count, gate = step.split(':', 1)\n"
+    "    while gate and not os.path.exists(gate):\n"
+    "        time.sleep(0.01)\n"
+    "    for _ in range(int(count)):\n"
+    "        print('line', i, flush=True)\n"
+    "        i += 1\n"
+    "    if gate:\n"
+    "        open(gate + '.out', 'w').close()\n"
+    "sys.exit(code)\n"
+)
+
+
+def stepped(*steps: str, code: int = 0, **kwargs: object) -> object:
+    return python_task(STEPPED, str(code), *steps, **kwargs)
+
+
+# What the restarted service writes in the run's log for each way it takes a run back.
+FOLLOWED_AGAIN = "the service restarted while the task ran; it was followed again"
+ENDED_WHILE_DOWN = "the service restarted; the task had ended while it was down"
+
+
+def _system_lines(client: ServiceClient, action_id: object) -> list[str]:
+    lines = client.log_lines(action_id)  # type: ignore[arg-type]
+    return [line.message.rstrip("\n") for line in lines if line.originator == payload_pb2.SYSTEM]
+
+
 def _user_lines(client: ServiceClient, action_id: object) -> list[str]:
     lines = client.log_lines(action_id)  # type: ignore[arg-type]
     return [line.message.rstrip("\n") for line in lines if line.originator == payload_pb2.USER]
 
 
-def _lines_now(client: ServiceClient, action_id: object) -> list[str]:
-    """The USER lines stored so far (TailLogs follows a live run: stop it after a moment)."""
-    from flyteidl2.workflow import run_logs_service_pb2 as rl
-
+def _lines_until(client: ServiceClient, action_id: object, prefix: str, timeout: float = 60) -> list[str]:
+    """The USER lines from the first up to the first one starting with ``prefix``, following
+    the live log until it comes."""
     out: list[str] = []
+    stream = client.logs.TailLogs(rl.TailLogsRequest(action_id=action_id), timeout=timeout)
     try:
-        for response in client.logs.TailLogs(rl.TailLogsRequest(action_id=action_id), timeout=0.5):
+        for response in stream:
             for logs in response.logs:
-                out += [ln.message.rstrip("\n") for ln in logs.lines if ln.originator == payload_pb2.USER]
-    except grpc.RpcError as exc:
-        assert exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    return out
+                for line in logs.lines:
+                    if line.originator == payload_pb2.USER:
+                        out.append(line.message.rstrip("\n"))
+                        if out[-1].startswith(prefix):
+                            return out
+    finally:
+        stream.cancel()
+    raise AssertionError(f"no line starting with {prefix!r}; the log has {out}")
 
 
-def _wait_for_line(client: ServiceClient, action_id: object, prefix: str, timeout: float = 20) -> str:
+def _wait_for_line(client: ServiceClient, action_id: object, prefix: str) -> str:
+    return _lines_until(client, action_id, prefix)[-1]
+
+
+def _wait_until(predicate: Callable[[], object], what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        request = rs.GetActionDetailsRequest(action_id=action_id)
-        if client.runs.GetActionDetails(request).details.status.phase == P.ACTION_PHASE_RUNNING:
-            from flyteidl2.workflow import run_logs_service_pb2 as rl
-
-            for response in client.logs.TailLogs(rl.TailLogsRequest(action_id=action_id), timeout=timeout):
-                for line in response.logs[0].lines:
-                    if line.message.startswith(prefix):
-                        return line.message
-        time.sleep(0.05)
-    raise AssertionError(f"no line starting with {prefix!r}")
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
-def test_live_task_is_adopted_and_its_log_goes_on(service: LocalService) -> None:
+def _gone(*pids: int) -> bool:
+    return not any(_alive(p) for p in pids)
+
+
+def test_live_task_is_adopted_and_its_log_goes_on(service: LocalService, tmp_path: Path) -> None:
+    down, back = tmp_path / "down", tmp_path / "back"
     client = ServiceClient(service.endpoint)
-    # Long enough that the task still prints when the service is back (a loaded machine starts
-    # the service in seconds).
-    n = 300
-    run = client.create(counter(n, 0.05))
-    pid = int(_wait_for_line(client, run.action.id, "pid ").split()[1])
-    _wait_for_line(client, run.action.id, "line 3")
+    run = client.create(stepped("5:", f"10:{down}", f"25:{back}"))
+    lines_before = _lines_until(client, run.action.id, "line 4")
+    pid = int(lines_before[0].split()[1])
     before = client.runs.GetActionDetails(rs.GetActionDetailsRequest(action_id=run.action.id)).details
-    lines_before = _lines_now(client, run.action.id)
-    assert 4 <= len(lines_before) < n + 1
     client.close()
     service.kill()
-    time.sleep(0.5)  # the task keeps printing while no service runs
-    assert psutil.pid_exists(pid)
+    down.touch()  # the task prints lines 5-14 while no service runs
+    _wait_until(lambda: Path(f"{down}.out").exists(), "the lines printed while the service was down")
+    assert _alive(pid)
     service.start()
+    back.touch()  # the task can only end now, so the restarted service found it running
     client = ServiceClient(service.endpoint)
     details = client.wait(run.action.id)
     assert details.status.phase == P.ACTION_PHASE_SUCCEEDED, details.error_info
@@ -104,10 +142,11 @@ def test_live_task_is_adopted_and_its_log_goes_on(service: LocalService) -> None
         assert old.phase == new.phase and old.start_time == new.start_time
     user = _user_lines(client, run.action.id)
     assert user[: len(lines_before)] == lines_before
-    assert user == [f"pid {pid}"] + [f"line {i}" for i in range(n)]
-    system = [m.message for m in client.log_lines(run.action.id) if m.originator == payload_pb2.SYSTEM]
-    assert any("followed again" in m for m in system), system
+    assert user == [f"pid {pid}"] + [f"line {i}" for i in range(40)]
+    system = _system_lines(client, run.action.id)
+    assert sum(FOLLOWED_AGAIN in m for m in system) == 1 and not any(ENDED_WHILE_DOWN in m for m in system)
     assert system[-1].startswith("exited with code 0")
+    assert f"adopted run {run.action.id.run.name}" in service.log_path.read_text()
     client.close()
 
 
@@ -139,41 +178,60 @@ def test_finished_runs_are_kept_exactly_across_a_kill(service: LocalService) -> 
     client.close()
 
 
-def test_task_that_ended_while_the_service_was_down_keeps_its_result(service: LocalService) -> None:
+def test_task_that_ended_while_the_service_was_down_keeps_its_result(
+    service: LocalService, tmp_path: Path
+) -> None:
+    down = tmp_path / "down"
     client = ServiceClient(service.endpoint)
-    run = client.create(counter(10, 0.05, code=3))
+    run = client.create(stepped("2:", f"8:{down}", code=3))
+    pid = int(_wait_for_line(client, run.action.id, "pid ").split()[1])
+    relay = os.getpgid(pid)  # the relay leads the task's process group
     _wait_for_line(client, run.action.id, "line 1")
     client.close()
     service.kill()
-    time.sleep(1.5)  # the task ends (exit code 3) while no service runs
+    down.touch()  # the task ends (exit code 3) while no service runs
+    _wait_until(lambda: _gone(pid, relay), "the task and its relay to end")
     service.start()
     client = ServiceClient(service.endpoint)
     details = client.wait(run.action.id)
     assert details.status.phase == P.ACTION_PHASE_FAILED
     assert details.error_info.code == "ExitCode3" and details.error_info.kind == rd.ErrorInfo.KIND_USER
     assert _user_lines(client, run.action.id)[1:] == [f"line {i}" for i in range(10)]
+    # Taken back from what the relay recorded, not followed while running.
+    system = _system_lines(client, run.action.id)
+    assert sum(ENDED_WHILE_DOWN in m for m in system) == 1 and not any(FOLLOWED_AGAIN in m for m in system)
+    assert system[-1] == "failed: " + details.error_info.message
     client.close()
 
 
 def test_adopted_task_can_be_aborted_and_keeps_its_timeout(service: LocalService) -> None:
     client = ServiceClient(service.endpoint)
     long_run = client.create(counter(1000, 0.05))
-    timed = client.create(python_task(COUNTER, "1000", "0.05", "0", timeout=2.5))
+    timeout = 4.0
+    timed = client.create(python_task(COUNTER, "1000", "0.05", "0", timeout=timeout))
     pid = int(_wait_for_line(client, long_run.action.id, "pid ").split()[1])
     _wait_for_line(client, timed.action.id, "line 1")
+    request = rs.GetActionDetailsRequest(action_id=timed.action.id)
+    transitions = client.runs.GetActionDetails(request).details.attempts[0].phase_transitions
+    running = [t.start_time.ToNanoseconds() / 1e9 for t in transitions if t.phase == P.ACTION_PHASE_RUNNING]
     client.close()
     service.kill()
+    # The deadline passes while no service runs: a service that kept it stops the task as soon
+    # as it is back; one that counted the timeout again from the restart would wait 4 s more.
+    _wait_until(lambda: time.time() > running[0] + timeout, "the timed task's deadline")
     service.start()
+    back = time.time()  # the runs were taken back before the service started listening
     client = ServiceClient(service.endpoint)
     client.runs.AbortRun(rs.AbortRunRequest(run_id=long_run.action.id.run, reason="stop it"), timeout=20)
     details = client.wait(long_run.action.id)
     assert details.status.phase == P.ACTION_PHASE_ABORTED
     assert details.abort_info.reason == "stop it"
     assert not _alive(pid)
-    start = time.monotonic()
+    assert any(FOLLOWED_AGAIN in m for m in _system_lines(client, long_run.action.id))
     details = client.wait(timed.action.id)
     assert details.status.phase == P.ACTION_PHASE_TIMED_OUT
-    assert time.monotonic() - start < 6
+    assert details.status.end_time.ToNanoseconds() / 1e9 - back < timeout / 2
+    assert any(FOLLOWED_AGAIN in m for m in _system_lines(client, timed.action.id))
     client.close()
 
 
@@ -184,11 +242,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_clients_ride_out_a_kill_and_restart(fixed_service: FixedPortService) -> None:
+def test_clients_ride_out_a_kill_and_restart(fixed_service: FixedPortService, tmp_path: Path) -> None:
     frw.init(fixed_service.endpoint, project="proj", domain="development")
     client = ServiceClient(fixed_service.endpoint)
     n = 60
-    run = client.create(counter(n, 0.05))
+    down = tmp_path / "down"
+    run = client.create(stepped("10:", f"{n - 10}:{down}"))  # the rest once the service is down
     client.close()
     r = frw.Run.get(run.action.id.run.name)
     states: list[str] = []
@@ -213,12 +272,10 @@ def test_clients_ride_out_a_kill_and_restart(fixed_service: FixedPortService) ->
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    deadline = time.monotonic() + 20
-    while len(seen) < 10 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(seen) >= 10
+    _wait_until(lambda: len(seen) >= 11, "the first ten lines")
     fixed_service.kill()
-    time.sleep(0.3)
+    _wait_until(lambda: "reconnecting" in states, "the client to see the service gone")
+    down.touch()
     fixed_service.start()
     logs.result(timeout=60)
     waiter.join(60)
@@ -282,42 +339,50 @@ def test_leftover_group_of_a_dead_relay_is_killed(service: LocalService) -> None
     relay = os.getpgid(child)
     service.kill()
     os.kill(relay, signal.SIGKILL)  # the relay only; the task and its child live on
-    psutil.Process(relay).wait(5) if psutil.pid_exists(relay) else None
+    _wait_until(lambda: not _alive(relay), "the relay to end")
     service.start()
     client = ServiceClient(service.endpoint)
     details = client.runs.GetActionDetails(rs.GetActionDetailsRequest(action_id=run.action.id)).details
     assert details.status.phase == P.ACTION_PHASE_FAILED
     assert details.error_info.code == "ServiceRestarted"
-    deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(child)
+    _wait_until(lambda: not _alive(child), "the leftover child to be stopped")
+    system = _system_lines(client, run.action.id)
+    assert not any(FOLLOWED_AGAIN in m or ENDED_WHILE_DOWN in m for m in system)
+    assert f"adopted run {run.action.id.run.name}" not in service.log_path.read_text()
     client.close()
 
 
-def test_timeout_stop_interrupted_by_a_kill_still_ends_timed_out(service: LocalService) -> None:
+def test_timeout_stop_interrupted_by_a_kill_still_ends_timed_out(
+    service: LocalService, tmp_path: Path
+) -> None:
     """Regression (found by bench/chaos.py): the service sent SIGTERM at the deadline and was
     killed during the grace period; the task then died of that SIGTERM. The adopting service
     ended the run FAILED (SignalSIGTERM) instead of TIMED_OUT."""
+    down = tmp_path / "down"
     code = (
         "import os, signal, sys, time\n"
         "def slow_exit(*_):\n"
         "    print('got term', flush=True)\n"
-        "    time.sleep(0.5)\n"
+        f"    while not os.path.exists({str(down)!r}):\n"
+        "        time.sleep(0.01)\n"
         "    signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
         "signal.signal(signal.SIGTERM, slow_exit)\n"
-        "print('up', flush=True)\n"
+        "print('pid', os.getpid(), flush=True)\n"
         "time.sleep(60)\n"
     )
     client = ServiceClient(service.endpoint)
     run = client.create(python_task(code, timeout=1.0))
+    pid = int(_wait_for_line(client, run.action.id, "pid ").split()[1])
+    relay = os.getpgid(pid)
     _wait_for_line(client, run.action.id, "got term")  # the deadline passed, SIGTERM sent
     client.close()
     service.kill()
-    time.sleep(1.0)  # the task dies of the SIGTERM while no service runs
+    down.touch()  # the task dies of the SIGTERM while no service runs
+    _wait_until(lambda: _gone(pid, relay), "the task and its relay to end")
     service.start()
     client = ServiceClient(service.endpoint)
     details = client.wait(run.action.id)
     assert details.status.phase == P.ACTION_PHASE_TIMED_OUT, details.error_info
+    assert any(ENDED_WHILE_DOWN in m for m in _system_lines(client, run.action.id))
     client.close()

@@ -60,11 +60,10 @@ SETTINGS = settings(
 class World:
     """One service for the module, with a few real runs for requests to hit."""
 
-    def __init__(self, base: Path, wired: bool = False) -> None:
+    def __init__(self, base: Path) -> None:
         self.base = base
         self.data = base / "data"
-        # wired: the former grpcio server (service.add_to_server), still selectable
-        self.service = LocalService(self.data, args=("--server", "grpcio") if wired else ())
+        self.service = LocalService(self.data)
         self.client = ServiceClient(self.service.endpoint)
         # Raw bytes in and out: response sizes are measured on the wire, and the receive limit
         # is lifted so that an oversized response is seen (and failed on) rather than refused.
@@ -89,16 +88,6 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     w = World(tmp_path_factory.mktemp("hostile-rpc"))
-    try:
-        yield w
-    finally:
-        w.close()
-    check_data_folder(w)
-
-
-@pytest.fixture(scope="module")
-def wired(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = World(tmp_path_factory.mktemp("hostile-rpc-wired"), wired=True)
     try:
         yield w
     finally:
@@ -475,7 +464,9 @@ RANDOM_BYTES = st.one_of(
 )
 
 
-def random_bytes_property(w: World, target: tuple[str, bool], data: bytes) -> None:
+@settings(SETTINGS, max_examples=200)
+@given(target=rpc_paths(), data=RANDOM_BYTES)
+def test_random_bytes(world: World, target: tuple[str, bool], data: bytes) -> None:
     """Bytes that may not parse as the request at all: the answer is still explicit."""
     path, stream = target
     if path.endswith("CreateRun"):
@@ -486,21 +477,7 @@ def random_bytes_property(w: World, target: tuple[str, bool], data: bytes) -> No
             req = None
         if req is not None and req.task_spec.task_template.HasField("container"):
             return
-    check(w, path, data, stream)
-
-
-@settings(SETTINGS, max_examples=200)
-@given(target=rpc_paths(), data=RANDOM_BYTES)
-def test_random_bytes(world: World, target: tuple[str, bool], data: bytes) -> None:
-    random_bytes_property(world, target, data)
-
-
-@settings(SETTINGS, max_examples=150)
-@given(target=rpc_paths(), data=RANDOM_BYTES)
-def test_random_bytes_with_add_to_server(wired: World, target: tuple[str, bool], data: bytes) -> None:
-    """The fix: the same property against a service whose servicers are registered with
-    ``service.add_to_server``."""
-    random_bytes_property(wired, target, data)
+    check(world, path, data, stream)
 
 
 @pytest.mark.parametrize("name", UNIMPLEMENTED)
@@ -562,10 +539,6 @@ def tail_sizes(w: World, name: str) -> list[int]:
 
 def test_tail_logs_of_invalid_utf8_stays_under_4_mib(world: World) -> None:
     assert max(tail_sizes(world, "bad-utf8")) <= MAX_RESPONSE
-
-
-def test_tail_logs_of_invalid_utf8_with_add_to_server(wired: World) -> None:
-    assert max(tail_sizes(wired, "bad-utf8")) <= MAX_RESPONSE
 
 
 @pytest.mark.parametrize("bad", ["../escape", "..", "a/b", "a\\b", "/etc", "a\x00b", "../../../../tmp/x"])

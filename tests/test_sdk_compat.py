@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LocalService, ServiceClient, python_task
+from conftest import LocalService, ServiceClient, python_task, skip_or_fail
 from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.common import phase_pb2
 from flyteidl2.core import interface_pb2, types_pb2
@@ -27,11 +27,15 @@ from flyteidl2.workflow import run_service_pb2 as rs
 SDK_PYTHON = os.environ.get("FRW_SDK_PYTHON", "")
 SCRIPT = Path(__file__).with_name("sdk_client.py")
 
-pytestmark = pytest.mark.skipif(
-    not SDK_PYTHON,
-    reason="FRW_SDK_PYTHON is not set: point it at the python of an environment with"
-    " flyte==2.0.* and grpcio<1.80 (scripts/test creates .venv-sdk and sets it)",
-)
+
+@pytest.fixture(autouse=True)
+def _sdk_environment() -> None:
+    if not SDK_PYTHON:
+        skip_or_fail(
+            "FRW_SDK_PYTHON is not set: point it at the python of an environment with"
+            " flyte==2.0.* and grpcio<1.80 (scripts/test creates .venv-sdk and sets it)"
+        )
+
 
 P = phase_pb2
 PROJECT, DOMAIN = "sdkproj", "development"

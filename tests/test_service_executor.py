@@ -80,13 +80,13 @@ def test_abort_while_initializing_stops_the_process_before_the_task_runs(
     async def scenario() -> None:
         executor, store, details = _setup(tmp_path, "import time; time.sleep(1); print('ran')")
         executor.start(details, run_pb2.RunSpec(), b"")
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if details.status.phase == P.ACTION_PHASE_INITIALIZING:
-                break
-        assert details.status.phase == P.ACTION_PHASE_INITIALIZING
+        async with asyncio.timeout(30):
+            while details.status.phase != P.ACTION_PHASE_INITIALIZING:  # held there by the gate
+                await asyncio.sleep(0.01)
         aborting = asyncio.create_task(executor.abort("rqueued0001", "changed my mind"))
-        await asyncio.sleep(0.1)
+        async with asyncio.timeout(30):
+            while executor._live["rqueued0001"].abort_reason is None:  # the abort is recorded
+                await asyncio.sleep(0)
         gate.set()  # the process starts only now, after the abort
         assert await aborting
         row = store.get_run("rqueued0001")

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import stat
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -71,7 +70,7 @@ def test_replaces_a_dead_service(data_dir: Path) -> None:
     first = ensure_service(data_dir)
     pid = json.loads((data_dir / "server.json").read_text())["pid"]
     os.kill(pid, signal.SIGKILL)  # leaves a stale server.json behind
-    time.sleep(0.2)
+    psutil.Process(pid).wait(30)  # gone, not just signalled
     second = ensure_service(data_dir)
     assert json.loads((data_dir / "server.json").read_text())["pid"] != pid
     assert running_endpoint(data_dir) == second

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import getpass
-import time
+from collections.abc import Iterator
 
 import grpc
 import pytest
-from conftest import ServiceClient, container_task, python_task
+from conftest import LocalService, ServiceClient, container_task, python_task
 from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.common import list_pb2, phase_pb2
+from flyteidl2.task import task_definition_pb2
 from flyteidl2.workflow import run_service_pb2 as rs
 
 P = phase_pb2
@@ -35,24 +36,27 @@ def list_all(client: ServiceClient, limit: int = 100, **request: object) -> list
         assert pages < 100
 
 
-@pytest.fixture
-def many_runs(client: ServiceClient) -> ServiceClient:
-    """250 tiny runs: three task names, two versions, every fifth one failing."""
-    for i in range(TOTAL):
-        command = ["false"] if i % 5 == 0 else ["true"]
-        task = container_task(command, name=f"tests.task{i % 3}", version=f"v{i % 2}")
-        client.create(task, name=f"run-{i:03d}")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        pending = [
-            r
-            for r in list_all(client)
-            if r.action.status.phase not in (P.ACTION_PHASE_SUCCEEDED, P.ACTION_PHASE_FAILED)
-        ]
-        if not pending:
-            return client
-        time.sleep(0.2)
-    raise AssertionError("runs did not finish")
+@pytest.fixture(scope="module")
+def many_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceClient]:
+    """One service for the module's read-only tests, with 250 tiny finished runs: three task
+    names, two versions, every fifth one failing."""
+    service = LocalService(tmp_path_factory.mktemp("many-runs") / "data")
+    client = ServiceClient(service.endpoint)
+    try:
+        runs = []
+        for i in range(TOTAL):
+            command = ["false"] if i % 5 == 0 else ["true"]
+            task = container_task(command, name=f"tests.task{i % 3}", version=f"v{i % 2}")
+            runs.append(client.create(task, name=f"run-{i:03d}"))
+        for run in runs:
+            assert client.wait(run.action.id, timeout=300).status.phase in (
+                P.ACTION_PHASE_SUCCEEDED,
+                P.ACTION_PHASE_FAILED,
+            )
+        yield client
+    finally:
+        client.close()
+        service.stop()
 
 
 def test_pages_cover_every_run_once(many_runs: ServiceClient) -> None:
@@ -121,18 +125,59 @@ def test_bad_list_requests(client: ServiceClient, request_: list_pb2.ListRequest
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_watch_runs_sends_changes(client: ServiceClient) -> None:
-    stream = client.runs.WatchRuns(rs.WatchRunsRequest(project_id=SCOPE), timeout=30)
-    time.sleep(0.2)  # let the watch start before the run does
-    run = client.create(python_task("pass"), name="watched")
-    client.create(python_task("pass"), name="elsewhere", project="other")
-    phases = []
+def _names_and_phases(response: rs.WatchRunsResponse) -> list[tuple[str, int]]:
+    return [(r.action.id.run.name, r.action.status.phase) for r in response.runs]
+
+
+def _until_succeeded(stream: Iterator[rs.WatchRunsResponse], name: str) -> list[tuple[str, int]]:
+    """What the watch sends until it shows ``name`` SUCCEEDED."""
+    seen: list[tuple[str, int]] = []
     for response in stream:
-        for r in response.runs:
-            assert r.action.id.run.name == "watched"
-            phases.append(r.action.status.phase)
-        if P.ACTION_PHASE_SUCCEEDED in phases:
-            break
-    stream.cancel()
-    assert phases[-1] == P.ACTION_PHASE_SUCCEEDED
-    assert run.action.id.run.name == "watched"
+        seen += _names_and_phases(response)
+        if (name, P.ACTION_PHASE_SUCCEEDED) in seen:
+            return seen
+    raise AssertionError(f"the watch ended before {name} succeeded: {seen}")
+
+
+def test_watch_runs_starts_with_a_snapshot_then_sends_changes(client: ServiceClient) -> None:
+    # No run in scope: the snapshot is one empty message, and once it is here the watch is live.
+    early = client.runs.WatchRuns(rs.WatchRunsRequest(project_id=SCOPE), timeout=60)
+    assert _names_and_phases(next(early)) == []
+    client.create(python_task("pass"), name="elsewhere", project="other")
+    before = client.create(python_task("pass"), name="before")
+    assert client.wait(before.action.id).status.phase == P.ACTION_PHASE_SUCCEEDED
+    seen = _until_succeeded(early, "before")
+    assert {name for name, _ in seen} == {"before"}
+    early.cancel()
+
+    # A watch that starts after the run ended still learns about it, from its snapshot.
+    late = client.runs.WatchRuns(rs.WatchRunsRequest(project_id=SCOPE), timeout=60)
+    assert _names_and_phases(next(late)) == [("before", P.ACTION_PHASE_SUCCEEDED)]
+    client.create(python_task("pass"), name="watched")
+    seen = _until_succeeded(late, "watched")
+    assert {name for name, _ in seen} == {"watched"}, "after the snapshot, only runs that change"
+    phases = [phase for _, phase in seen]
+    assert phases == sorted(phases), "each change is sent in order"
+    late.cancel()
+
+
+def test_watch_runs_snapshot_covers_the_scope_in_batches(many_runs: ServiceClient) -> None:
+    cases = [
+        (rs.WatchRunsRequest(project_id=SCOPE), {f"run-{i:03d}" for i in range(TOTAL)}),
+        (
+            rs.WatchRunsRequest(task_id=task_definition_pb2.TaskIdentifier(name="tests.task1", version="v0")),
+            {f"run-{i:03d}" for i in range(TOTAL) if i % 3 == 1 and i % 2 == 0},
+        ),
+    ]
+    for request, expected in cases:
+        stream = many_runs.runs.WatchRuns(request, timeout=60)
+        names: list[str] = []
+        sizes: list[int] = []
+        for response in stream:
+            sizes.append(len(response.runs))
+            names += [r.action.id.run.name for r in response.runs]
+            if len(names) >= len(expected):
+                break
+        stream.cancel()
+        assert sorted(names) == sorted(expected), "every run in scope once, and no other"
+        assert max(sizes) <= 100 and len(sizes) >= len(expected) / 100

@@ -214,7 +214,7 @@ def test_abort_stops_the_task_and_its_children(client: ServiceClient, mode: str)
     assert details.status.HasField("end_time")
     if mode == "ignore-term":
         assert time.monotonic() - started >= 1.5  # the fixture's grace period is 2 s
-    wait_for(lambda: all(_gone(p) for p in found), timeout=5)
+    wait_for(lambda: all(_gone(p) for p in found), timeout=30)
     system = [
         line.message for line in client.log_lines(run.action.id) if line.originator == payload_pb2.SYSTEM
     ]
@@ -382,7 +382,7 @@ def test_no_rpc_ever_answers_unknown(client: ServiceClient) -> None:
                     method.name,
                     exc.details(),
                 )
-                assert exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED or method.name == "WatchRuns"
+                assert exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED, method.name
 
 
 def test_service_stops_cleanly(service: LocalService, client: ServiceClient) -> None:

@@ -86,12 +86,14 @@ async def serve_async(
     stop: asyncio.Event | None = None,
     exposure: Exposure | None = None,
     server_kind: str = "connect",
+    max_running: int = 0,
 ) -> None:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None). Off loopback,
     ``exposure`` must carry a token and TLS (see auth.check_exposure). ``server_kind``
     "connect" (Connect, gRPC and gRPC-Web on one port) or "grpcio" (gRPC only, the former
-    server, kept for comparing the two). A start that cannot succeed raises ServeError, saying
-    why and what to change, and leaves nothing behind."""
+    server, kept for comparing the two). ``max_running`` > 0 caps the tasks running at once;
+    later runs wait QUEUED. A start that cannot succeed raises ServeError, saying why and what
+    to change, and leaves nothing behind."""
     if data_dir is None:
         raise ValueError("serve needs data_dir: the folder that keeps runs and logs")
     if exposure is None:
@@ -122,7 +124,7 @@ async def serve_async(
         store = Store(layout.db)
         undo.callback(store.close)
         hub = Hub()
-        executor = Executor(layout, store, hub, grace=grace)
+        executor = Executor(layout, store, hub, grace=grace, max_running=max_running)
         recovered = executor.recover()
         if recovered:
             log.warning("ended %d run(s) left unfinished by a previous service", recovered)
@@ -176,6 +178,7 @@ def serve(
     grace: float = 5.0,
     exposure: Exposure | None = None,
     server_kind: str = "connect",
+    max_running: int = 0,
 ) -> None:
     """Run the local Run service in this process until SIGINT or SIGTERM.
 
@@ -183,7 +186,11 @@ def serve(
     required|no token)`` once ready and keeps ``DIR/server.json`` (endpoint, pid) while running.
     """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(serve_async(host, port, data_dir, grace, exposure=exposure, server_kind=server_kind))
+    asyncio.run(
+        serve_async(
+            host, port, data_dir, grace, exposure=exposure, server_kind=server_kind, max_running=max_running
+        )
+    )
 
 
 def _grpcio_server(exposure: Exposure) -> grpc.aio.Server:

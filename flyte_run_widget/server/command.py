@@ -50,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="seconds between SIGTERM and SIGKILL when a task is aborted",
     )
+    parser.add_argument(
+        "--max-running",
+        type=int,
+        default=0,
+        help="tasks that may run at once; later runs wait QUEUED until one ends (default 0: no limit)",
+    )
     # The former gRPC-only server, kept to compare the two (bench/); not for users.
     parser.add_argument("--server", choices=("connect", "grpcio"), default="connect", help=argparse.SUPPRESS)
 
@@ -57,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         exposure = check_exposure(args.host, args.token_file, args.tls_cert, args.tls_key)
+        if args.max_running < 0:
+            print("error: --max-running must be 0 (no limit) or more", file=sys.stderr)
+            return 2
         serve(
             args.host,
             args.port,
@@ -64,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
             args.abort_grace,
             exposure,
             server_kind=args.server,
+            max_running=args.max_running,
         )
     except ServeError as exc:
         print(f"error: {exc}", file=sys.stderr)

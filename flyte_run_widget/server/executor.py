@@ -82,13 +82,21 @@ def inherited_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 class Executor:
-    def __init__(self, layout: Layout, store: Store, hub: Hub, grace: float = 5.0) -> None:
+    """``max_running`` > 0 caps the runs whose tasks run at once: the others wait QUEUED, in
+    the order they came, until one ends (or they are aborted, never having started)."""
+
+    def __init__(
+        self, layout: Layout, store: Store, hub: Hub, grace: float = 5.0, max_running: int = 0
+    ) -> None:
         self.layout = layout
         self.store = store
         self.hub = hub
         self.grace = grace
+        self.max_running = max_running
         self._live: dict[str, LiveAction] = {}
         self._stoppers: set[asyncio.Task[None]] = set()
+        self._holding = 0  # runs holding one of the max_running slots
+        self._slot_freed = asyncio.Event()
 
     # -- public ---------------------------------------------------------------------------
 
@@ -110,6 +118,7 @@ class Executor:
             live.abort_reason = reason or "aborted"
             if live.process is not None:
                 self._stop_soon(live.process)
+            self._wake_queued()  # a run waiting for a slot ends without starting
         # Answer once the abort is recorded, so the caller's next read shows ABORTED.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(live.done.wait(), self.grace + 10)
@@ -169,7 +178,10 @@ class Executor:
         run = details.id.run.name
         meta = details.task.task_template.metadata
         retries = meta.retries.retries if meta.HasField("retries") else 0
+        holds_slot = False
         try:
+            # An adopted task runs already: it takes its slot without waiting.
+            holds_slot = await self._take_slot(live, wait=adopted is None)
             while True:
                 outcome = await self._attempt(live, adopted)
                 adopted = None
@@ -190,8 +202,26 @@ class Executor:
                 )
                 self._save(details)
         finally:
+            if holds_slot:
+                self._holding -= 1
+                self._wake_queued()
             self._live.pop(run, None)
             live.done.set()
+
+    async def _take_slot(self, live: LiveAction, wait: bool) -> bool:
+        """Whether the run holds a slot (always False without a limit, or once aborted)."""
+        if self.max_running <= 0:
+            return False
+        while wait and self._holding >= self.max_running and live.abort_reason is None:
+            await self._slot_freed.wait()  # woken in the order the runs began to wait
+        if wait and live.abort_reason is not None:
+            return False  # its attempt ends ABORTED without starting the task
+        self._holding += 1
+        return True
+
+    def _wake_queued(self) -> None:
+        self._slot_freed.set()
+        self._slot_freed = asyncio.Event()
 
     async def _attempt(self, live: LiveAction, adopted: TaskProcess | None = None) -> Outcome:
         details = live.details

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import secrets
 import string
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +29,8 @@ from .listing import build_query
 from .paths import check_name
 from .store import ROOT_ACTION, RunRow, Store
 
+log = logging.getLogger("flyte_run_widget.server")
+
 _ALPHABET = string.ascii_lowercase + string.digits
 _IMPLEMENTED = {
     "CreateRun", "AbortRun", "GetRunDetails", "WatchRunDetails", "GetActionDetails",
@@ -43,6 +46,8 @@ MAX_SPEC_BYTES = 1024 * 1024
 MAX_INPUTS_BYTES = 2 * 1024 * 1024
 #: A page of runs stops early when it reaches this many bytes.
 PAGE_BYTES = 2 * 1024 * 1024
+#: Runs per WatchRuns message at most (the flyte backend sends its snapshots in hundreds).
+WATCH_BATCH = 100
 #: Error messages longer than this are cut in responses (the stored message stays whole).
 MAX_ERROR_CHARS = 256 * 1024
 _MAX_OFFSET = 2**62
@@ -142,6 +147,9 @@ class RunService(rs_grpc.RunServiceServicer):
     # -- abort ----------------------------------------------------------------------------
 
     async def _abort(self, row: RunRow, reason: str) -> None:
+        # Every request is logged, refused or not: who stopped a run, and how often, is
+        # what one asks after the fact.
+        log.info("abort of run %s requested: %r", row.name, reason)
         phase = row.details.status.phase
         if phases.is_terminal(phase):
             raise faults.precondition(f"run {row.name} already finished ({phases.friendly_phase(phase)})")
@@ -268,17 +276,30 @@ class RunService(rs_grpc.RunServiceServicer):
     async def WatchRuns(
         self, request: rs.WatchRunsRequest, context: Context
     ) -> AsyncIterator[rs.WatchRunsResponse]:
-        seq = self.store.seq
+        """First the runs in the target scope as they are now (as the flyte backend's
+        WatchActions does), then each run that changes. The snapshot is at least one message,
+        empty when the scope has no runs, so a client knows when the watch is live; every
+        message holds at most WATCH_BATCH runs and PAGE_BYTES."""
         target = request.WhichOneof("target")
+        seq = 0  # the snapshot: every run changed since the first change
+        snapshot = True
         while True:
-            event = self.hub.waiter(ALL_RUNS)
-            rows = self.store.changed_since(seq)
-            seq = self.store.seq
-            runs = [r.run() for r in rows if _matches(request, target, r)]
-            while runs:
-                page = _fit(runs[:100], PAGE_BYTES)
-                runs = runs[len(page) :]
-                yield rs.WatchRunsResponse(runs=page)
+            event = self.hub.waiter(ALL_RUNS)  # before reading, so no change is missed
+            while True:
+                # One page of the store at a time: a large store is never held whole.
+                changed = self.store.changed_since(seq, WATCH_BATCH)
+                if not changed:
+                    break
+                seq = changed[-1][0]
+                runs = [row.run() for _, row in changed if _matches(request, target, row)]
+                while runs:
+                    page = _fit(runs, PAGE_BYTES)
+                    runs = runs[len(page) :]
+                    snapshot = False
+                    yield rs.WatchRunsResponse(runs=page)
+            if snapshot:
+                snapshot = False
+                yield rs.WatchRunsResponse()
             await self.hub.wait(event, timeout=30)
 
 

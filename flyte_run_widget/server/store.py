@@ -221,11 +221,13 @@ class Store:
         rows = self._db.execute(sql, [*query.params, query.limit, query.offset]).fetchall()
         return [self._row(r) for r in rows]
 
-    def changed_since(self, seq: int) -> list[RunRow]:
-        rows = self._db.execute(
-            self._SELECT + " WHERE r.updated_seq > ? ORDER BY r.updated_seq", (seq,)
-        ).fetchall()
-        return [self._row(r) for r in rows]
+    def changed_since(self, seq: int, limit: int = -1) -> list[tuple[int, RunRow]]:
+        """Runs changed after change number ``seq``, oldest change first, each with its
+        latest change number (at most ``limit``; -1 for all)."""
+        sql = self._SELECT.replace("SELECT ", "SELECT r.updated_seq, ", 1)
+        sql += " WHERE r.updated_seq > ? ORDER BY r.updated_seq LIMIT ?"
+        rows = self._db.execute(sql, (seq, limit)).fetchall()
+        return [(int(r[0]), self._row(r[1:])) for r in rows]
 
     def unfinished(self) -> Iterator[RunRow]:
         terminal = ",".join(str(p) for p in sorted(phases.TERMINAL_PHASES))

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import skip_or_fail  # tests/conftest.py
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -436,13 +437,16 @@ class Lab:
 def chromium_path() -> str:
     path = _chromium()
     if path is None:
-        pytest.skip("no chromium found (apt-get install chromium, or set FRW_CHROMIUM)")
+        skip_or_fail("no chromium found (apt-get install chromium, or set FRW_CHROMIUM)")
     return path
 
 
 @pytest.fixture(scope="session")
 def browser(chromium_path: str) -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api
+    except ImportError as exc:
+        skip_or_fail(f"Playwright is not installed ({exc}): pip install -e '.[test]'")
     pw = sync_api.sync_playwright().start()
     try:
         b = pw.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
