@@ -16,6 +16,7 @@ from flyteidl2.workflow import run_definition_pb2, run_service_pb2
 from google.protobuf import json_format
 
 from ._follow import ConnectionCallback, follow_action
+from ._idl import error_code, new_run
 from ._loop import syncify, syncify_classmethod
 from .client import Client, get_client
 from .errors import AlreadyFinishedError, NotFoundError, RunNotFoundError
@@ -194,12 +195,11 @@ class Run:
         except NotFoundError as e:
             raise RunNotFoundError(str(e), code=e.code, details=e.details) from None
         details = resp.details
-        pb2 = run_definition_pb2.Run(
-            action=run_definition_pb2.Action(
-                id=details.action.id, metadata=details.action.metadata, status=details.action.status
-            )
+        action = details.action
+        pb2 = new_run(
+            run_definition_pb2.Action(id=action.id, metadata=action.metadata, status=action.status),
+            details.run_spec.labels.values,
         )
-        pb2.labels.update(details.run_spec.labels.values)
         return cls(
             pb2, RunDetails(details) if is_terminal(details.action.status.phase) else None, _client=client
         )
@@ -353,7 +353,7 @@ class Run:
                 f"run {self.name!r} {self.phase}: {err.message if err else 'no outputs'}",
                 phase=self.phase,
                 kind=run_definition_pb2.ErrorInfo.Kind.Name(err.kind) if err else "",
-                code=err.code if err else "",
+                code=error_code(err) if err else "",
             )
         if not self.done():
             raise RuntimeError(f"run {self.name!r} is still {self.phase}; call run.wait() first")

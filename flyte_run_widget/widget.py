@@ -26,6 +26,7 @@ from flyteidl2.workflow import run_definition_pb2
 from . import _loop
 from ._batches import AttemptLog, chunks
 from ._follow import follow_action, follow_logs
+from ._idl import error_code
 from .errors import FlyteRunWidgetError
 from .logs import encode_batch, to_columns
 from .phase import friendly_phase, is_success, is_terminal
@@ -318,7 +319,7 @@ def _error_dict(details: run_definition_pb2.ActionDetails) -> dict[str, str]:
     if details.HasField("error_info"):
         err = details.error_info
         kind = run_definition_pb2.ErrorInfo.Kind.Name(err.kind).removeprefix("KIND_")
-        return {"kind": kind, "code": err.code, "message": err.message}
+        return {"kind": kind, "code": error_code(err), "message": err.message}
     if details.HasField("abort_info"):
         return {"kind": "ABORTED", "code": "", "message": details.abort_info.reason or "aborted"}
     return {}

@@ -15,6 +15,7 @@ from flyteidl2.workflow import run_definition_pb2 as rd
 from google.protobuf import timestamp_pb2
 
 from .. import phase as phases
+from .._idl import new_error
 
 QUEUED = phase_pb2.ACTION_PHASE_QUEUED
 INITIALIZING = phase_pb2.ACTION_PHASE_INITIALIZING
@@ -124,7 +125,7 @@ def advance(details: rd.ActionDetails, phase: int, ns: int) -> None:
 
 
 def fail(details: rd.ActionDetails, kind: int, code: str, message: str, ns: int, phase: int = FAILED) -> None:
-    error = rd.ErrorInfo(kind=kind, code=code, message=message)  # type: ignore[arg-type]
+    error = new_error(kind, code, message)
     current(details).error_info.CopyFrom(error)
     details.error_info.CopyFrom(error)
     advance(details, phase, ns)
