@@ -266,7 +266,8 @@ class Run:
             what=f"run {self.name!r}",
         )
         self._details = RunDetails(resp.details)
-        self._update(resp.details.action)
+        if resp.details.action.id == self.pb2.action.id:  # not when made around a child action
+            self._update(resp.details.action)
         return self._details
 
     @syncify
@@ -277,13 +278,22 @@ class Run:
 
     @syncify
     async def abort(self, reason: str = "Aborted from flyte-run-widget") -> None:
-        """Ask the service to abort the run; local state follows once it confirms."""
+        """Ask the service to abort the run; local state follows once it confirms. A Run made
+        around a child action (a ``flyte.remote.Action`` shown as the widget) aborts that action."""
+        action = self.pb2.action
         try:
-            await self.client.unary(
-                "AbortRun",
-                run_service_pb2.AbortRunRequest(run_id=self.pb2.action.id.run, reason=reason),
-                what=f"aborting run {self.name!r}",
-            )
+            if action.metadata.parent:
+                await self.client.unary(
+                    "AbortAction",
+                    run_service_pb2.AbortActionRequest(action_id=action.id, reason=reason),
+                    what=f"aborting action {action.id.name!r} of run {self.name!r}",
+                )
+            else:
+                await self.client.unary(
+                    "AbortRun",
+                    run_service_pb2.AbortRunRequest(run_id=action.id.run, reason=reason),
+                    what=f"aborting run {self.name!r}",
+                )
         except AlreadyFinishedError:
             await self.details.aio()
             warnings.warn(

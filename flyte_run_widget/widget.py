@@ -38,15 +38,22 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 
 def as_run(run: Any) -> Run:
-    """Our Run, or a ``flyte.remote.Run`` (anything with a ``pb2``) converted to one."""
+    """Our Run, or a ``flyte.remote.Run`` or ``flyte.remote.Action`` (anything whose ``pb2`` is
+    a Run or an Action message) converted to one; an Action becomes a Run around that action."""
     if isinstance(run, Run):
         return run
-    pb2 = getattr(run, "pb2", None)
-    if pb2 is None or not hasattr(pb2, "SerializeToString"):
-        raise TypeError(
-            f"RunWidget needs a flyte_run_widget.Run or a flyte.remote.Run, not {type(run).__name__}"
-        )
-    return Run(run_definition_pb2.Run.FromString(pb2.SerializeToString()))
+    pb2: Any = getattr(run, "pb2", None)
+    # By message name, not class: the SDK may have loaded its messages from another module path.
+    kind = getattr(getattr(pb2, "DESCRIPTOR", None), "full_name", "")
+    if kind == run_definition_pb2.Run.DESCRIPTOR.full_name:
+        return Run(run_definition_pb2.Run.FromString(pb2.SerializeToString()))
+    if kind == run_definition_pb2.Action.DESCRIPTOR.full_name:
+        action = run_definition_pb2.Action.FromString(pb2.SerializeToString())
+        return Run(run_definition_pb2.Run(action=action))
+    raise TypeError(
+        "RunWidget needs a flyte_run_widget.Run, a flyte.remote.Run or a flyte.remote.Action, "
+        f"not {type(run).__name__}"
+    )
 
 
 class RunWidget(anywidget.AnyWidget):
