@@ -10,7 +10,7 @@ read only where the installed messages have it:
 - ``ErrorDocument`` and ``ContainerError`` live in ``core/errors_pb2`` up to 2.0.8 and in
   ``core/execution_pb2`` later (same message names, same wire format)
 
-Only ``execution_pb2`` is imported at the top: the task process (``_entrypoint``) loads this module
+Only the error document is imported at the top: the task process (``_entrypoint``) loads this module
 and should not pay for the run messages.
 """
 
@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
-from flyteidl2.core import execution_pb2
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from flyteidl2.workflow import run_definition_pb2
 
-ErrorDocument: Any
-ContainerError: Any
-if hasattr(execution_pb2, "ErrorDocument"):
-    ErrorDocument, ContainerError = execution_pb2.ErrorDocument, execution_pb2.ContainerError
-else:  # flyteidl2 2.0.8 (the flyte 2.0.x line)
-    pass  # type: ignore[no-redef]
+try:
+    from flyteidl2.core.execution_pb2 import ContainerError, ErrorDocument
+except ImportError:  # flyteidl2 2.0.8 and before (the flyte 2.0.x line)
+    from flyteidl2.core.errors_pb2 import ContainerError, ErrorDocument  # type: ignore[no-redef]
+
+__all__ = ["ContainerError", "ErrorDocument", "error_code", "new_error", "new_run", "value_not_in"]
 
 
 @functools.cache
