@@ -8,8 +8,13 @@ fails instead of skipping; in the project's own environment (no SDK) they are sk
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,10 +45,12 @@ def sdk_speaks_grpc(flyte: Any) -> bool:
 
 
 @pytest.fixture
-def clean_slate(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Neither this package's client nor the SDK's configuration survives the test."""
+def clean_slate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Neither this package's client nor the SDK's configuration survives the test; an embedded
+    service, if one is started, lives in the test's folder."""
     import flyte._initialize as sdk_init
 
+    monkeypatch.setenv("FLYTE_RUN_WIDGET_DATA", str(tmp_path / "frw-data"))
     monkeypatch.setattr(client_mod, "_client", None)
     monkeypatch.setattr(client_mod, "_sdk_source", None)
     monkeypatch.setattr(sdk_init, "_init_config", None)
@@ -52,6 +59,24 @@ def clean_slate(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         from flyte_run_widget import _loop
 
         _loop.submit(client_mod._client.close())
+    info = tmp_path / "frw-data" / "server.json"
+    if info.exists():  # an embedded service outlives its client on purpose: end it here
+        _stop_child(int(json.loads(info.read_text())["pid"]))
+
+
+def _stop_child(pid: int, timeout: float = 10) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            done, _status = os.waitpid(pid, os.WNOHANG)  # it is our child: reap it
+        except ChildProcessError:
+            return
+        if done:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
 
 
 def sdk_run(flyte: Any, service_client: Any, name: str, project: str = "proj") -> Any:

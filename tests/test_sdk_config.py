@@ -45,7 +45,6 @@ def test_no_init_uses_the_sdk_service_and_follows_it(service) -> None:
 
 
 def test_sdk_initialised_for_local_runs_only_is_not_taken(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("FLYTE_RUN_WIDGET_DATA", str(tmp_path / "frw"))
     monkeypatch.chdir(tmp_path)  # no config.yaml here
     monkeypatch.delenv("FLYTECTL_CONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
