@@ -5,6 +5,10 @@ frw.init()                          # a Flyte config file, else the embedded loc
 run = frw.run(my_function, x=3)     # or frw.Run.get("r3k9x2m1q")
 run                                 # in a notebook cell: a live widget
 run.wait(); run.outputs()
+
+In IPython the flyte SDK's own ``flyte.remote.Run`` and ``Action`` show as the widget too
+(``display_sdk_runs(False)`` turns that off), and without ``init()`` the widget uses the service
+the SDK was initialised with (``flyte.init(...)``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors
 from .client.rpc import init
 from .common.phase import friendly_phase, is_terminal
+from .notebook.sdk_display import register_on_import as _register_on_import
 from .remote.launch import Task, run, task
 from .remote.run import ActionDetails, ActionOutputs, Run, RunDetails
 
@@ -28,6 +33,7 @@ __all__ = [
     "RunDetails",
     "RunWidget",
     "Task",
+    "display_sdk_runs",
     "errors",
     "friendly_phase",
     "init",
@@ -49,3 +55,27 @@ def __getattr__(name: str) -> Any:
 
         return RunWidget
     raise AttributeError(f"module 'flyte_run_widget' has no attribute {name!r}")
+
+
+def display_sdk_runs(enabled: bool = True) -> bool:
+    """Show the flyte SDK's ``flyte.remote.Run`` / ``Action`` objects as the live widget (the
+    default in IPython) or, with ``False``, as the SDK's own text. False when not in IPython."""
+    from .notebook.sdk_display import display_sdk_runs as switch
+
+    return switch(enabled)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext flyte_run_widget``: the SDK's runs as the widget in this shell."""
+    from .notebook.sdk_display import display_sdk_runs as switch
+
+    switch(True, ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .notebook.sdk_display import display_sdk_runs as switch
+
+    switch(False, ipython)
+
+
+_register_on_import()

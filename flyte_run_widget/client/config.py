@@ -45,6 +45,7 @@ class Config:
     domain: str = DEFAULT_DOMAIN
     api_key: str | None = field(default=None, repr=False)  # never shown: reprs end up in notebooks
     ca_cert: Path | None = None  # PEM roots to trust instead of the system's (a self-signed service)
+    ca_pem: bytes | None = field(default=None, repr=False)  # the same, in memory (taken from the flyte SDK)
     embedded: bool = False
     data_dir: Path | None = None  # the embedded service's folder, when embedded
     source: str = "arguments"

@@ -89,7 +89,7 @@ class Client:
         target = target or self.config.endpoint.target
         if self.config.insecure:
             return grpc.aio.insecure_channel(target, options=options)
-        roots = self.config.ca_cert.read_bytes() if self.config.ca_cert else None
+        roots = self.config.ca_cert.read_bytes() if self.config.ca_cert else self.config.ca_pem
         credentials = grpc.ssl_channel_credentials(root_certificates=roots)
         return grpc.aio.secure_channel(target, credentials, options=options)
 
@@ -418,6 +418,8 @@ def _scope(action_id: Any) -> tuple[str, str, str]:
 
 
 _client: Client | None = None
+# The flyte SDK's client that _client was configured from; None when init() chose.
+_sdk_source: object | None = None
 
 
 def init(
@@ -444,7 +446,7 @@ def init(
     or $FLYTE_RUN_WIDGET_TRANSPORT) or "connect" (the Connect protocol: HTTP/1.1 on plain text,
     through proxies that pass no HTTP/2, as the flyte SDK >= 2.1 talks).
     """
-    global _client
+    global _sdk_source
     cfg = build_config(
         endpoint,
         insecure=insecure,
@@ -456,15 +458,31 @@ def init(
         config_file=config_file,
         data_dir=data_dir,
     )
-    old, _client = _client, Client(cfg, transport or DEFAULT_TRANSPORT)
-    if old is not None and old._channel is not None:
-        _loop.submit(old.close())
+    _use(Client(cfg, transport or DEFAULT_TRANSPORT))
+    _sdk_source = None
     return cfg
 
 
+def _use(client: Client) -> None:
+    global _client
+    old, _client = _client, client
+    if old is not None and old._channel is not None:
+        _loop.submit(old.close())
+
+
 def get_client() -> Client:
-    """The configured client; configures the default (config file or embedded) on first use."""
-    if _client is None:
-        init()
+    """The client init() configured; without init(), the flyte SDK's settings when the SDK was
+    initialised in this kernel (followed when it is initialised again), else the default (config
+    file or embedded service), chosen on first use."""
+    global _sdk_source
+    if _client is None or _sdk_source is not None:
+        from .sdk_config import config_from_sdk, sdk_client
+
+        sdk = sdk_client()
+        if sdk is not None and sdk is not _sdk_source:
+            _use(Client(config_from_sdk(sdk), DEFAULT_TRANSPORT))
+            _sdk_source = sdk
+        elif _client is None:
+            init()
     assert _client is not None
     return _client

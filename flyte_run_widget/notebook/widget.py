@@ -27,6 +27,7 @@ from flyteidl2.workflow import run_definition_pb2
 
 from ..client import loop as _loop
 from ..client.streams import follow_action, follow_logs
+from ..common.idl import error_code
 from ..common.phase import friendly_phase, is_success, is_terminal
 from ..errors import FlyteRunWidgetError
 from ..remote.log_lines import encode_batch, to_columns
@@ -43,15 +44,22 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 
 def as_run(run: Any) -> Run:
-    """Our Run, or a ``flyte.remote.Run`` (anything with a ``pb2``) converted to one."""
+    """Our Run, or a ``flyte.remote.Run`` or ``flyte.remote.Action`` (anything whose ``pb2`` is
+    a Run or an Action message) converted to one; an Action becomes a Run around that action."""
     if isinstance(run, Run):
         return run
-    pb2 = getattr(run, "pb2", None)
-    if pb2 is None or not hasattr(pb2, "SerializeToString"):
-        raise TypeError(
-            f"RunWidget needs a flyte_run_widget.Run or a flyte.remote.Run, not {type(run).__name__}"
-        )
-    return Run(run_definition_pb2.Run.FromString(pb2.SerializeToString()))
+    pb2: Any = getattr(run, "pb2", None)
+    # By message name, not class: the SDK may have loaded its messages from another module path.
+    kind = getattr(getattr(pb2, "DESCRIPTOR", None), "full_name", "")
+    if kind == run_definition_pb2.Run.DESCRIPTOR.full_name:
+        return Run(run_definition_pb2.Run.FromString(pb2.SerializeToString()))
+    if kind == run_definition_pb2.Action.DESCRIPTOR.full_name:
+        action = run_definition_pb2.Action.FromString(pb2.SerializeToString())
+        return Run(run_definition_pb2.Run(action=action))
+    raise TypeError(
+        "RunWidget needs a flyte_run_widget.Run, a flyte.remote.Run or a flyte.remote.Action, "
+        f"not {type(run).__name__}"
+    )
 
 
 class RunWidget(anywidget.AnyWidget):
@@ -368,7 +376,7 @@ def _error_dict(details: run_definition_pb2.ActionDetails) -> dict[str, str]:
     if details.HasField("error_info"):
         err = details.error_info
         kind = run_definition_pb2.ErrorInfo.Kind.Name(err.kind).removeprefix("KIND_")
-        return {"kind": kind, "code": err.code, "message": err.message}
+        return {"kind": kind, "code": error_code(err), "message": err.message}
     if details.HasField("abort_info"):
         return {"kind": "ABORTED", "code": "", "message": details.abort_info.reason or "aborted"}
     return {}

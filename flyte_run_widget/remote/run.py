@@ -18,6 +18,7 @@ from ..client import loop as _loop
 from ..client.loop import syncify, syncify_classmethod
 from ..client.rpc import Client, get_client
 from ..client.streams import ConnectionCallback, follow_action
+from ..common.idl import error_code, new_run
 from ..common.phase import friendly_phase, is_terminal, raw_phase
 from ..errors import (
     AlreadyFinishedError,
@@ -206,12 +207,11 @@ class Run:
         except NotFoundError as e:
             raise RunNotFoundError(str(e), code=e.code, details=e.details) from e
         details = resp.details
-        pb2 = run_definition_pb2.Run(
-            action=run_definition_pb2.Action(
-                id=details.action.id, metadata=details.action.metadata, status=details.action.status
-            )
+        action = details.action
+        pb2 = new_run(
+            run_definition_pb2.Action(id=action.id, metadata=action.metadata, status=action.status),
+            details.run_spec.labels.values,
         )
-        pb2.labels.update(details.run_spec.labels.values)
         return cls(
             pb2, RunDetails(details) if is_terminal(details.action.status.phase) else None, _client=client
         )
@@ -278,7 +278,8 @@ class Run:
             what=f"run {self.name!r}",
         )
         self._details = RunDetails(resp.details)
-        self._update(resp.details.action)
+        if resp.details.action.id == self.pb2.action.id:  # not when made around a child action
+            self._update(resp.details.action)
         return self._details
 
     @syncify
@@ -289,13 +290,22 @@ class Run:
 
     @syncify
     async def abort(self, reason: str = "Aborted from flyte-run-widget") -> None:
-        """Ask the service to abort the run; local state follows once it confirms."""
+        """Ask the service to abort the run; local state follows once it confirms. A Run made
+        around a child action (a ``flyte.remote.Action`` shown as the widget) aborts that action."""
+        action = self.pb2.action
         try:
-            await self.client.unary(
-                "AbortRun",
-                run_service_pb2.AbortRunRequest(run_id=self.pb2.action.id.run, reason=reason),
-                what=f"aborting run {self.name!r}",
-            )
+            if action.metadata.parent:
+                await self.client.unary(
+                    "AbortAction",
+                    run_service_pb2.AbortActionRequest(action_id=action.id, reason=reason),
+                    what=f"aborting action {action.id.name!r} of run {self.name!r}",
+                )
+            else:
+                await self.client.unary(
+                    "AbortRun",
+                    run_service_pb2.AbortRunRequest(run_id=action.id.run, reason=reason),
+                    what=f"aborting run {self.name!r}",
+                )
         except AlreadyFinishedError:
             await self.details.aio()
             _loop.warn(f"run {self.name!r} already finished ({self.phase}); nothing to abort")
@@ -363,7 +373,7 @@ class Run:
                 f"run {self.name!r} {self.phase}: {err.message if err else 'no outputs'}",
                 phase=self.phase,
                 kind=run_definition_pb2.ErrorInfo.Kind.Name(err.kind) if err else "",
-                code=err.code if err else "",
+                code=error_code(err) if err else "",
             )
         if not self.done():
             raise RunNotFinishedError(f"run {self.name!r} is still {self.phase}; call run.wait() first")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flyteidl2.common import list_pb2
 
 from ..common import phase as phases
+from ..common.idl import value_not_in
 from .faults import invalid
 from .store import Query
 
@@ -51,7 +52,7 @@ def _condition(flt: list_pb2.Filter) -> tuple[str, list[object]]:
         return f"{column} IN ({','.join('?' * len(values))})", values
     if fn == _F.NOT_EQUAL and len(values) == 1:
         return f"{column} != ?", values
-    if fn in (_F.VALUE_NOT_IN, _F.NOT_EQUAL):
+    if fn in (value_not_in(), _F.NOT_EQUAL):
         return f"{column} NOT IN ({','.join('?' * len(values))})", values
     if fn == _F.CONTAINS and flt.field != "phase":
         return f"instr({column}, ?) > 0", values[:1]

@@ -16,6 +16,7 @@ from flyteidl2.workflow import run_definition_pb2 as rd
 from google.protobuf import timestamp_pb2
 
 from ..common import phase as phases
+from ..common.idl import new_error
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ def advance(details: rd.ActionDetails, phase: int, ns: int) -> None:
 
 
 def fail(details: rd.ActionDetails, kind: int, code: str, message: str, ns: int, phase: int = FAILED) -> None:
-    error = rd.ErrorInfo(kind=kind, code=code, message=message)  # type: ignore[arg-type]
+    error = new_error(kind, code, message)
     current(details).error_info.CopyFrom(error)
     details.error_info.CopyFrom(error)
     advance(details, phase, ns)

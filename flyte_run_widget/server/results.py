@@ -14,6 +14,7 @@ from flyteidl2.core import execution_pb2
 from flyteidl2.task import common_pb2
 from google.protobuf.message import DecodeError, Message
 
+from ..common.idl import ErrorDocument
 from .model import FAILED, SYSTEM, USER
 
 
@@ -63,7 +64,7 @@ def _exit_text(exit_code: int) -> tuple[str, str]:
 def read_outcome(outputs_dir: Path, exit_code: int, stderr_tail: Iterable[bytes]) -> Outcome:
     error_file = outputs_dir / "error.pb"
     if error_file.exists():
-        doc = execution_pb2.ErrorDocument()
+        doc = ErrorDocument()
         problem = _parse(error_file, doc)
         if problem:
             return failure(SYSTEM, "ErrorDocumentUnreadable", f"error.pb could not be parsed: {problem}")

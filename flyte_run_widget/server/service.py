@@ -22,6 +22,7 @@ from flyteidl2.workflow import run_service_pb2_grpc as rs_grpc
 from grpc.aio import ServicerContext as Context
 
 from ..common import phase as phases
+from ..common.idl import new_run
 from . import faults, model
 from .executor import Executor
 from .hub import ALL_RUNS, Hub, run_key
@@ -138,10 +139,8 @@ class RunService(rs_grpc.RunServiceServicer):
             raise faults.ServiceFault(grpc.StatusCode.INTERNAL, "could not pick a free run name")
         self.executor.start(details, request.run_spec, request.inputs.SerializeToString())
         self.hub.notify(ALL_RUNS)
-        run = rd.Run(
-            action=rd.Action(id=details.id, metadata=details.metadata, status=details.status),
-            labels=dict(request.run_spec.labels.values),
-        )
+        action = rd.Action(id=details.id, metadata=details.metadata, status=details.status)
+        run = new_run(action, request.run_spec.labels.values)
         return rs.CreateRunResponse(run=run)
 
     # -- abort ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from flyteidl2.task import common_pb2, run_pb2
 from flyteidl2.workflow import run_definition_pb2
 
 from ..common import phase as phases
+from ..common.idl import new_run
 
 ROOT_ACTION = "a0"
 
@@ -75,7 +76,7 @@ class RunRow:
     def run(self) -> run_definition_pb2.Run:
         d = self.details
         action = run_definition_pb2.Action(id=d.id, metadata=d.metadata, status=d.status)
-        return run_definition_pb2.Run(action=action, labels=dict(self.run_spec.labels.values))
+        return new_run(action, self.run_spec.labels.values)
 
     def inputs_proto(self) -> common_pb2.Inputs:
         return common_pb2.Inputs.FromString(self.inputs)

@@ -19,15 +19,14 @@ import cloudpickle
 from flyteidl2.core import execution_pb2
 from flyteidl2.task import common_pb2
 
+from ..common.idl import ContainerError, ErrorDocument
 from ..remote.literals import from_named, to_literal
 
 
 def _write_error(outputs: Path, message: str, code: str, *, user: bool) -> None:
     origin = execution_pb2.ExecutionError.USER if user else execution_pb2.ExecutionError.SYSTEM
-    doc = execution_pb2.ErrorDocument(
-        error=execution_pb2.ContainerError(
-            code=code, message=message, kind=execution_pb2.ContainerError.NON_RECOVERABLE, origin=origin
-        )
+    doc = ErrorDocument(
+        error=ContainerError(code=code, message=message, kind=ContainerError.NON_RECOVERABLE, origin=origin)
     )
     (outputs / "error.pb").write_bytes(doc.SerializeToString())
 

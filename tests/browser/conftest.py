@@ -107,6 +107,24 @@ class JupyterServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def add_kernel(self, name: str, python: str, data_dir: Path | None = None) -> str:
+        """A kernelspec ``name`` running ``python`` (which needs ipykernel), importing the package
+        from the repo; the server finds it when a notebook asks for it."""
+        kernel_dir = (data_dir or Path(self.env["JUPYTER_DATA_DIR"])) / "kernels" / name
+        kernel_dir.mkdir(parents=True, exist_ok=True)
+        (kernel_dir / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": f"flyte-run-widget tests ({name})",
+                    "language": "python",
+                    "env": {"PYTHONPATH": self._pythonpath},
+                    "metadata": {"debugger": False},
+                }
+            )
+        )
+        return name
+
     def _environment(self) -> dict[str, str]:
         base = self.base
         dirs = {
@@ -127,19 +145,8 @@ class JupyterServer:
         env["PYTHONPATH"] = pythonpath
 
         # A kernelspec for the interpreter running the tests, importing the package from the repo.
-        kernel_dir = dirs["JUPYTER_DATA_DIR"] / "kernels" / KERNEL_NAME
-        kernel_dir.mkdir(parents=True)
-        (kernel_dir / "kernel.json").write_text(
-            json.dumps(
-                {
-                    "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                    "display_name": "flyte-run-widget tests",
-                    "language": "python",
-                    "env": {"PYTHONPATH": pythonpath},
-                    "metadata": {"debugger": False},
-                }
-            )
-        )
+        self._pythonpath = pythonpath
+        self.add_kernel(KERNEL_NAME, sys.executable, data_dir=dirs["JUPYTER_DATA_DIR"])
 
         # Settings for JupyterLab and Notebook 7 (both read JUPYTERLAB_SETTINGS_DIR): no news
         # toast over the widget, and widget state saved into the notebook on save.
@@ -234,12 +241,12 @@ class JupyterServer:
         except (OSError, ValueError):
             pass
 
-    def write_notebook(self, name: str, cells: list[dict[str, Any]]) -> str:
+    def write_notebook(self, name: str, cells: list[dict[str, Any]], kernel: str = KERNEL_NAME) -> str:
         nb = {
             "cells": cells,
             "metadata": {
                 "kernelspec": {
-                    "name": KERNEL_NAME,
+                    "name": kernel,
                     "display_name": "flyte-run-widget tests",
                     "language": "python",
                 },
@@ -281,8 +288,8 @@ class Lab:
 
     # -- notebooks ---------------------------------------------------------------------------
 
-    def write_notebook(self, name: str, cells: list[dict[str, Any]]) -> str:
-        return self.server.write_notebook(name, cells)
+    def write_notebook(self, name: str, cells: list[dict[str, Any]], kernel: str = KERNEL_NAME) -> str:
+        return self.server.write_notebook(name, cells, kernel)
 
     def open(self, filename: str, ui: str = "lab", timeout: float = 60) -> None:
         """Open ``filename`` in JupyterLab (``ui="lab"``) or Notebook 7 (``ui="notebook"``) and wait
