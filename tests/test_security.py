@@ -17,7 +17,9 @@ from pathlib import Path
 import grpc
 import pytest
 from conftest import SECRET, TOKEN, LocalService, ServiceClient, _serve, python_task
+from flyteidl2.cluster import service_pb2 as cluster_service_pb2
 from flyteidl2.common import phase_pb2
+from flyteidl2.dataproxy import dataproxy_service_pb2
 from flyteidl2.workflow import run_logs_service_pb2, run_service_pb2
 
 import flyte_run_widget as frw
@@ -85,7 +87,8 @@ def test_default_embedded_service_listens_on_loopback_only(service) -> None:
 
 def _all_methods() -> list[tuple[str, bool]]:
     out = []
-    for module in (run_service_pb2, run_logs_service_pb2):
+    # Every service the port answers: the data-plane ones (SelectCluster, the data proxy) too.
+    for module in (run_service_pb2, run_logs_service_pb2, cluster_service_pb2, dataproxy_service_pb2):
         for svc in module.DESCRIPTOR.services_by_name.values():
             for method in svc.methods:
                 out.append((f"/{svc.full_name}/{method.name}", method.server_streaming))

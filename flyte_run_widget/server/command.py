@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m flyte_run_widget.server",
-        description="Serve the Flyte RunService and RunLogsService locally, running tasks as"
-        " local processes.",
+        description="Serve Flyte's RunService, RunLogsService, ClusterService and DataProxyService"
+        " (Connect, gRPC and gRPC-Web on one port) locally, running tasks as local processes.",
     )
     add_arguments(parser)
     return run(parser.parse_args(argv))
