@@ -175,7 +175,8 @@ def test_an_empty_primitive_is_none():
 def test_generic_union_blob_dataset_error_and_schema():
     generic = struct_pb2.Struct()
     generic.update({"a": 1, "b": ["x"]})
-    assert from_literal(lp.Literal(scalar=lp.Scalar(generic=generic))) == {"a": 1.0, "b": ["x"]}
+    plain = from_literal(lp.Literal(scalar=lp.Scalar(generic=generic)))
+    assert type(plain) is dict and plain == {"a": 1.0, "b": ["x"]}  # a dict, not the Struct
     union = lp.Union(value=to_literal("chosen"))
     assert from_literal(lp.Literal(scalar=lp.Scalar(union=union))) == "chosen"
     blob = lp.Blob(uri="s3://bucket/file.csv")
