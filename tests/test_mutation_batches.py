@@ -134,3 +134,20 @@ def test_a_line_longer_than_a_message_travels_alone():
         lines = Columns(texts, [float(i) for i in range(len(texts))], [1] * len(texts))
         parts = list(itertools.islice(chunks(lines), 10))  # bounded: a broken cut may never end
         assert [p.texts for p in parts] == [[t] for t in texts]
+
+
+def test_an_attempt_that_logged_nothing_still_ends(widget):
+    widget._logs[1] = log = AttemptLog(capacity=100)
+    log.done = True
+    widget._flush()
+    # the view can tell "logged nothing" from "no lines yet"
+    assert [(m["first"], m["count"], m["done"]) for m in widget.sent_messages] == [(0, 0, True)]
+
+
+def test_tail_takes_the_last_lines_across_blocks():
+    log = AttemptLog(capacity=100)
+    for start, n in ((0, 3), (3, 2), (5, 1)):
+        log.add(cols(start, n))
+    everything = [f"{i:03d}" for i in range(6)]
+    for n in range(8):
+        assert log.tail(n) == everything[max(0, 6 - n) :]
