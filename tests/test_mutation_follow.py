@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,12 @@ from flyte_run_widget import _follow
 from flyte_run_widget._follow import follow_action, follow_logs
 from flyte_run_widget.client import Client
 from flyte_run_widget.config import build_config
-from flyte_run_widget.errors import LogsNotAvailableError, ServiceUnavailableError
+from flyte_run_widget.errors import (
+    InvalidArgumentError,
+    LogsNotAvailableError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 P = phase_pb2
 
@@ -46,8 +51,8 @@ def counter(n: int, delay: float = 0.0, gate: Path | str = "") -> object:
 
 
 class Proxy:
-    """TCP to the service; ``cut()`` breaks every open connection, ``refusing`` makes new ones
-    close at once (a service that is away), ``cuts``/``accepted`` count what happened."""
+    """TCP to the service; ``cut()`` breaks open connections, ``refusing`` makes new ones close
+    at once (a service that is away)."""
 
     def __init__(self, target: str) -> None:
         host, port = target.rsplit(":", 1)
@@ -55,7 +60,7 @@ class Proxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.endpoint = f"127.0.0.1:{self.listener.getsockname()[1]}"
         self.refusing = threading.Event()
-        self.accepted = 0
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []  # in the order they came
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -69,10 +74,10 @@ class Proxy:
             if self.refusing.is_set():
                 conn.close()
                 continue
-            self.accepted += 1
             upstream = socket.create_connection(self.target)
             with self._lock:
                 self._open |= {conn, upstream}
+                self.pairs.append((conn, upstream))
             threading.Thread(target=self._pipe, args=(conn, upstream), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, conn), daemon=True).start()
 
@@ -90,9 +95,10 @@ class Proxy:
             with self._lock:
                 self._open.discard(s)
 
-    def cut(self) -> None:
+    def cut(self, index: int | None = None) -> None:
+        """Break every open connection, or only the ``index``-th one accepted."""
         with self._lock:
-            socks = list(self._open)
+            socks = list(self._open) if index is None else list(self.pairs[index])
         self._drop(*socks)
 
     def close(self) -> None:
@@ -129,8 +135,8 @@ def proxy(svc: LocalService) -> Iterator[Proxy]:
 
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_follow, "BACKOFF_START", 0.01)
-    monkeypatch.setattr(_follow, "BACKOFF_MAX", 0.02)
+    monkeypatch.setattr(_follow, "BACKOFF_START", 0.001)
+    monkeypatch.setattr(_follow, "BACKOFF_MAX", 0.006)
 
 
 def client_for(endpoint: str) -> Client:
@@ -150,6 +156,9 @@ class CountingClient(Client):
 
 def user_text(batch: object) -> list[str]:
     return [ln.message.rstrip("\n") for ln in batch if ln.originator == payload_pb2.USER]  # type: ignore[attr-defined]
+
+
+UNREACHABLE = "cannot reach the Flyte Run service at "
 
 
 def run_async(coro: object, timeout: float = 90) -> object:
@@ -180,26 +189,29 @@ def test_follow_action_ends_at_the_final_phase_without_a_reconnect(svc, raw):
 def test_follow_action_resumes_after_a_cut(svc, raw, proxy, tmp_path):
     gate = tmp_path / "gate"
     run = raw.create(counter(4, 0.0, gate))
-    states: list[str] = []
+    states: list[tuple[str, str]] = []
+
+    def on_connection(state: str, why: str) -> None:
+        states.append((state, why))
+        if state == "connected":
+            gate.touch()  # the run goes on once the stream is back: more states follow
 
     async def main() -> list[int]:
         client = client_for(proxy.endpoint)
         phases: list[int] = []
         try:
-            async for details in follow_action(
-                client, run.action.id, lambda s, _: states.append(s), patience=2
-            ):
+            async for details in follow_action(client, run.action.id, on_connection, patience=2):
                 phases.append(int(details.status.phase))
                 if details.status.phase == P.ACTION_PHASE_RUNNING and not states:
                     proxy.cut()
-                    gate.touch()
             return phases
         finally:
             await client.close()
 
     phases = run_async(main())
-    assert phases[-1] == P.ACTION_PHASE_SUCCEEDED
-    assert states == ["reconnecting", "connected"]
+    assert phases[-1] == P.ACTION_PHASE_SUCCEEDED and P.ACTION_PHASE_RUNNING in phases
+    assert [s for s, _ in states] == ["reconnecting", "connected"]
+    assert states[0][1].startswith(UNREACHABLE) and states[1][1] == ""
 
 
 def test_follow_action_with_patience_one_gives_up_at_the_first_drop(svc, raw, proxy, tmp_path):
@@ -250,7 +262,7 @@ def test_follow_action_without_patience_outlasts_an_outage(svc, raw, proxy, tmp_
 
     assert run_async(main()) == P.ACTION_PHASE_SUCCEEDED
     assert [s for s, _ in states] == ["reconnecting"] * 3 + ["connected"]
-    assert all(why and "cannot reach the Flyte Run service" in why for s, why in states[1:3])
+    assert all(why.startswith(UNREACHABLE) for _, why in states[:3]) and states[3][1] == ""
 
 
 # -- the backoff -------------------------------------------------------------------------------
@@ -258,19 +270,19 @@ def test_follow_action_without_patience_outlasts_an_outage(svc, raw, proxy, tmp_
 
 def test_backoff_doubles_up_to_its_cap_and_resets_on_success(fast_backoff):
     async def main() -> None:
-        backoff = _follow._Backoff(patience=3)
+        backoff = _follow._Backoff(patience=5)
         delays = [backoff.delay]
-        for _ in range(2):
+        for _ in range(4):
             await backoff.fail(ServiceUnavailableError("down"))
             delays.append(backoff.delay)
         error = ServiceUnavailableError("still down")
         with pytest.raises(ServiceUnavailableError) as info:
-            await backoff.fail(error)  # the third failure in a row
+            await backoff.fail(error)  # the fifth failure in a row
         assert info.value is error
-        assert delays == [0.01, 0.02, 0.02]
+        assert delays == [0.001, 0.002, 0.004, 0.006, 0.006]
         backoff.ok()
-        assert backoff.delay == 0.01
-        for _ in range(2):  # ok() started the count again: two more failures are allowed
+        assert backoff.delay == 0.001
+        for _ in range(4):  # ok() started the count again: four more failures are allowed
             await backoff.fail(ServiceUnavailableError("down"))
         forever = _follow._Backoff(patience=None)
         for _ in range(6):
@@ -295,72 +307,153 @@ def finished(svc: LocalService) -> ids.ActionIdentifier:
         c.close()
 
 
-@pytest.mark.parametrize("start", [0, 1, 29, 30, 31, 1000])
+@pytest.mark.parametrize("start", [None, 0, 1, 2, -1, 0.0, 1000])
 def test_follow_logs_from_a_line(svc, finished, start):
+    """``start`` counts every stored line (the service's own ones too); -1: the last one, 0.0:
+    just past the end."""
+    c = ServiceClient(svc.endpoint)
+    try:
+        everything = [line.message for line in c.log_lines(finished, attempt=1)]
+    finally:
+        c.close()
+    assert len(everything) > 30
+    if start == -1:
+        start = len(everything) - 1
+    elif isinstance(start, float):
+        start = len(everything)
+
     async def main() -> list[str]:
         client = client_for(svc.endpoint)
         try:
             got: list[str] = []
-            async for batch in follow_logs(client, finished, 1, start=start):
+            kwargs = {} if start is None else {"start": start}
+            async for batch in follow_logs(client, finished, 1, **kwargs):
                 assert len(batch) > 0, "no empty batches"
-                got += user_text(batch)
+                got += [line.message for line in batch]
             return got
         finally:
             await client.close()
 
-    everything = [f"line {i}" for i in range(30)]
-    # the first stored line is the service's own start line (originator SYSTEM)
-    assert run_async(main()) == everything[max(0, start - 1) :]
+    assert run_async(main()) == everything[start or 0 :]
 
 
 def test_follow_logs_resumes_after_cuts_with_no_line_twice(svc, raw, proxy, tmp_path):
     gate = tmp_path / "gate"
     n = 60
     run = raw.create(counter(n, 0.01, gate))
+    states: list[tuple[str, str]] = []
+
+    def on_connection(state: str, why: str) -> None:
+        states.append((state, why))
+        if state == "connected":
+            gate.touch()  # the rest of the lines come after the reconnect, a few at a time
+
+    async def main() -> list[str]:
+        client = client_for(proxy.endpoint)
+        got: list[str] = []
+        try:
+            async for batch in follow_logs(client, run.action.id, 1, on_connection=on_connection):
+                got += user_text(batch)
+                if len(got) > n // 2 and not states:
+                    proxy.cut()  # the stream resumes in the middle of what is stored
+            return got
+        finally:
+            await client.close()
+
+    assert run_async(main()) == [f"line {i}" for i in range(n)]
+    assert [s for s, _ in states] == ["reconnecting", "connected"]
+    assert states[0][1].startswith(UNREACHABLE) and states[1][1] == ""
+
+
+def test_follow_logs_with_patience_one_gives_up_at_the_first_drop(svc, raw, proxy, tmp_path):
+    gate = tmp_path / "gate"
+    run = raw.create(counter(4, 0.0, gate))
     states: list[str] = []
+
+    async def main() -> None:
+        client = client_for(proxy.endpoint)
+        try:
+            follow = follow_logs(
+                client, run.action.id, 1, on_connection=lambda s, _: states.append(s), patience=1
+            )
+            async for _ in follow:
+                proxy.cut()
+        finally:
+            await client.close()
+            gate.touch()
+
+    with pytest.raises(ServiceUnavailableError, match=UNREACHABLE):
+        run_async(main())
+    assert states == ["reconnecting"]
+
+
+def test_follow_logs_without_patience_outlasts_an_outage(svc, raw, proxy, tmp_path, fast_backoff):
+    gate = tmp_path / "gate"
+    n = 20
+    run = raw.create(counter(n, 0.0, gate))
+    states: list[str] = []
+
+    def on_connection(state: str, why: str) -> None:
+        states.append(state)
+        if states.count("reconnecting") == 3:
+            proxy.refusing.clear()  # the service is back after the third failed reconnect
+            gate.touch()
 
     async def main() -> list[str]:
         client = client_for(proxy.endpoint)
         got: list[str] = []
         try:
             async for batch in follow_logs(
-                client, run.action.id, 1, on_connection=lambda s, _: states.append(s)
+                client, run.action.id, 1, on_connection=on_connection, patience=None
             ):
                 got += user_text(batch)
-                if len(got) > n // 2 and not gate.exists():
-                    proxy.cut()  # the stream resumes in the middle of what is stored
-                    gate.touch()
+                if not states:
+                    proxy.refusing.set()
+                    proxy.cut()
             return got
         finally:
             await client.close()
 
     assert run_async(main()) == [f"line {i}" for i in range(n)]
-    assert states == ["reconnecting", "connected"]
+    assert states == ["reconnecting"] * 3 + ["connected"]
 
 
-def test_follow_logs_and_action_on_one_client_both_survive_a_cut(svc, raw, proxy, tmp_path):
-    """Whichever stream reconnects first closes the shared channels under the other one, which
-    must subscribe again, not end or fail."""
+@pytest.mark.parametrize("dropped", ["runs", "logs"])
+def test_a_stream_whose_channel_another_one_closed_subscribes_again(svc, raw, proxy, tmp_path, dropped):
+    """One client, two connections: the first carries the run's state, the second its log. The
+    stream whose connection drops reconnects and so closes the client's channels under the other
+    stream, which must subscribe again: not end early, not fail, and not report a drop."""
     gate = tmp_path / "gate"
     n = 40
     run = raw.create(counter(n, 0.01, gate))
+    states: dict[str, list[str]] = {"runs": [], "logs": []}
+
+    def notify(stream: str) -> Callable[[str, str], None]:
+        def on_connection(state: str, why: str) -> None:
+            states[stream].append(state)
+            if state == "connected":
+                gate.touch()
+
+        return on_connection
 
     async def main() -> tuple[list[str], int]:
         client = client_for(proxy.endpoint)
         try:
+            watching = asyncio.Event()
 
             async def logs() -> list[str]:
                 got: list[str] = []
-                async for batch in follow_logs(client, run.action.id, 1):
+                await watching.wait()  # the run's state took the first connection
+                async for batch in follow_logs(client, run.action.id, 1, on_connection=notify("logs")):
                     got += user_text(batch)
-                    if len(got) > n // 2 and not gate.exists():
-                        proxy.cut()
-                        gate.touch()
+                    if len(got) > n // 2 and not gate.exists() and len(proxy.pairs) == 2:
+                        proxy.cut(0 if dropped == "runs" else 1)
                 return got
 
             async def phases() -> int:
                 last = 0
-                async for details in follow_action(client, run.action.id, patience=2):
+                async for details in follow_action(client, run.action.id, notify("runs"), patience=2):
+                    watching.set()
                     last = int(details.status.phase)
                 return last
 
@@ -371,6 +464,8 @@ def test_follow_logs_and_action_on_one_client_both_survive_a_cut(svc, raw, proxy
     lines, last = run_async(main())  # type: ignore[misc]
     assert lines == [f"line {i}" for i in range(n)]
     assert last == P.ACTION_PHASE_SUCCEEDED
+    other = "logs" if dropped == "runs" else "runs"
+    assert states == {dropped: ["reconnecting", "connected"], other: []}
 
 
 def test_cancelling_a_log_follow_ends_it(svc, raw, tmp_path):
@@ -485,3 +580,47 @@ def test_logs_of_an_attempt_not_started_yet_are_waited_for(svc, raw, tmp_path):
             await client.close()
 
     assert run_async(main(), timeout=60) == ["second attempt"]
+
+
+def test_a_run_that_does_not_exist_is_named_in_the_error(svc):
+    missing = ids.ActionIdentifier(
+        run=ids.RunIdentifier(project="proj", domain="development", name="no-such-run"), name="a0"
+    )
+
+    async def main(follow: Callable[[Client], AsyncIterator[object]]) -> None:
+        client = client_for(svc.endpoint)
+        try:
+            async for _ in follow(client):
+                pass
+        finally:
+            await client.close()
+
+    for follow in (
+        lambda c: follow_action(c, missing),
+        lambda c: follow_logs(c, missing, 1),  # waiting for its logs asks whether it finished
+    ):
+        with pytest.raises(NotFoundError, match=r"^run 'no-such-run' was not found at 127\.0\.0\.1:"):
+            run_async(main(follow), timeout=30)
+    with pytest.raises(
+        LogsNotAvailableError, match=r"^logs of run 'no-such-run' attempt 1 are not available: "
+    ):
+        run_async(main(lambda c: follow_logs(c, missing, 1, wait_for_logs=False)), timeout=30)
+
+
+def test_a_rejected_request_is_named_in_the_error(svc):
+    nameless = ids.ActionIdentifier(run=ids.RunIdentifier(project="proj", domain="development"), name="a0")
+
+    async def main(follow: Callable[[Client], AsyncIterator[object]]) -> None:
+        client = client_for(svc.endpoint)
+        try:
+            async for _ in follow(client):
+                pass
+        finally:
+            await client.close()
+
+    with pytest.raises(InvalidArgumentError) as info:
+        run_async(main(lambda c: follow_action(c, nameless)), timeout=30)
+    assert str(info.value) == "the service rejected run '': the run identifier has no name"
+    with pytest.raises(InvalidArgumentError) as info:
+        run_async(main(lambda c: follow_logs(c, nameless, 1)), timeout=30)
+    assert str(info.value) == "the service rejected logs of run '' attempt 1: the run identifier has no name"
