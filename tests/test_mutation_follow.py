@@ -17,6 +17,7 @@ from conftest import LocalService, ServiceClient, python_task
 from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.common import phase_pb2
 from flyteidl2.logs.dataplane import payload_pb2
+from mutation_support import stopped_on_sigxcpu
 
 from flyte_run_widget import _follow
 from flyte_run_widget._follow import follow_action, follow_logs
@@ -110,7 +111,8 @@ class Proxy:
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
     service = LocalService(tmp_path_factory.mktemp("follow") / "data")
     try:
-        yield service
+        with stopped_on_sigxcpu(service):
+            yield service
     finally:
         service.stop()
 

@@ -18,6 +18,7 @@ from conftest import FixedPortService, LocalService
 from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.workflow import run_definition_pb2 as rd
 from ipykernel.comm.comm import BaseComm as KernelComm
+from mutation_support import stopped_on_sigxcpu
 
 import flyte_run_widget as frw
 from flyte_run_widget._batches import AttemptLog
@@ -47,7 +48,8 @@ def _wait_until(predicate, timeout: float = 30.0) -> bool:
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
     service = LocalService(tmp_path_factory.mktemp("widget") / "data")
     try:
-        yield service
+        with stopped_on_sigxcpu(service):
+            yield service
     finally:
         service.stop()
 
@@ -200,6 +202,11 @@ def test_a_failed_abort_says_why_and_can_be_clicked_again(fixed_service: FixedPo
     frw.init(fixed_service.endpoint, project="proj", domain="development")
     r = frw.run(gated, gate=str(gate))
     w = r.widget()
+    with stopped_on_sigxcpu(fixed_service):
+        _failed_abort_then_retry(fixed_service, r, w)
+
+
+def _failed_abort_then_retry(fixed_service: FixedPortService, r: frw.Run, w: RunWidget) -> None:
     try:
         assert _wait_until(lambda: w.phase == "running"), w.phase
         fixed_service.kill()
