@@ -254,10 +254,15 @@ def test_a_view_gets_the_lines_it_asks_for(idle_widget):
     w, sent = idle_widget
     w._on_frontend_msg(w, {"type": "logs_request", "attempt": 1, "from": 3}, [])
     assert _wait_until(lambda: len(sent) == 1)
-    assert (sent[0]["first"], sent[0]["texts"], sent[0]["done"]) == (3, ["l3", "l4"], False)
+    assert (sent[0]["attempt"], sent[0]["first"], sent[0]["texts"], sent[0]["done"]) == (
+        1,
+        3,
+        ["l3", "l4"],
+        False,
+    )
     sent.clear()
     w._handle({"type": "logs_request", "attempt": 1})  # no "from": from the first held line
-    assert [(m["first"], m["texts"]) for m in sent] == [(0, ["l0", "l1", "l2", "l3", "l4"])]
+    assert [(m["attempt"], m["first"], m["texts"]) for m in sent] == [(1, 0, ["l0", "l1", "l2", "l3", "l4"])]
 
 
 def test_requests_a_view_should_not_send_are_ignored(idle_widget):
@@ -281,4 +286,4 @@ def test_after_the_end_a_view_is_told_again_that_the_log_is_complete(idle_widget
     w._flush()
     sent.clear()
     w._handle({"type": "logs_request", "attempt": 1, "from": 5})
-    assert [(m["first"], m["count"], m["done"]) for m in sent] == [(5, 0, True)]
+    assert [(m["attempt"], m["first"], m["count"], m["done"]) for m in sent] == [(1, 5, 0, True)]
