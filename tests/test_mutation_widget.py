@@ -102,12 +102,18 @@ def test_abort_clicked_while_a_cell_blocks_in_wait(svc, gate, kernel_comms):
     r, w = running_widget(svc, gate)
     busy = changes(w, "busy")
     routes: list[object] = []
-    clicker = threading.Thread(target=lambda: routes.append(click(w, {"type": "abort", "reason": "stop it"})))
+
+    def clicker_main() -> None:
+        routes.append(click(w, {"type": "abort", "reason": "stop it"}))
+        if not _wait_until(lambda: w.busy == "aborting" or w.phase == "aborted", timeout=15):
+            gate.touch()  # the click was not acted on: let the run end, so the test fails, not hangs
+
+    clicker = threading.Thread(target=clicker_main)
     clicker.start()  # the main thread is in r.wait() below, as a blocked cell's would be
     try:
         r.wait(quiet=True)
     finally:
-        clicker.join(10)
+        clicker.join(30)
     assert routes == ["shell-subshell"], "the message is still routed where ipykernel meant it to go"
     assert r.phase == "aborted"
     assert _wait_until(lambda: w.phase == "aborted" and w.busy == "")
