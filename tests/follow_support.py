@@ -15,9 +15,9 @@ from conftest import LocalService, ServiceClient, python_task
 from flyteidl2.logs.dataplane import payload_pb2
 from mutation_support import stopped_on_sigxcpu
 
-from flyte_run_widget import _follow
-from flyte_run_widget.client import Client
-from flyte_run_widget.config import build_config
+from flyte_run_widget.client import streams as _follow
+from flyte_run_widget.client.config import build_config
+from flyte_run_widget.client.rpc import Client
 
 # Prints `n` numbered lines, each once the file argv[3] exists if `gated`, `delay` s apart.
 COUNTER = (

@@ -12,9 +12,9 @@ from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.workflow import run_definition_pb2 as rd
 
 import flyte_run_widget as frw
-from flyte_run_widget._batches import MAX_BATCH_CHARS, MAX_BATCH_LINES, AttemptLog, chunks
-from flyte_run_widget.logs import Columns, decode_batch
-from flyte_run_widget.widget import RunWidget
+from flyte_run_widget.notebook.batches import MAX_BATCH_CHARS, MAX_BATCH_LINES, AttemptLog, chunks
+from flyte_run_widget.notebook.widget import RunWidget
+from flyte_run_widget.remote.log_lines import Columns, decode_batch
 
 PER_LINE = 13  # bytes of offset, timestamp and originator that travel with each line
 

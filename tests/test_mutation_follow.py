@@ -21,9 +21,9 @@ from follow_support import (
     svc,
 )
 
-from flyte_run_widget import _follow
-from flyte_run_widget._follow import follow_action, follow_logs
-from flyte_run_widget.client import Client
+from flyte_run_widget.client import streams as _follow
+from flyte_run_widget.client.rpc import Client
+from flyte_run_widget.client.streams import follow_action, follow_logs
 from flyte_run_widget.errors import (
     InvalidArgumentError,
     LogsNotAvailableError,

@@ -25,8 +25,8 @@ from follow_support import (
     user_text,
 )
 
-from flyte_run_widget._follow import follow_action, follow_logs
-from flyte_run_widget.config import build_config
+from flyte_run_widget.client.config import build_config
+from flyte_run_widget.client.streams import follow_action, follow_logs
 from flyte_run_widget.errors import (
     LogsNotAvailableError,
     ServiceUnavailableError,

@@ -17,7 +17,7 @@ from flyteidl2.core import types_pb2
 from google.protobuf import struct_pb2
 
 from flyte_run_widget.errors import ConversionError
-from flyte_run_widget.literals import (
+from flyte_run_widget.remote.literals import (
     MSGPACK,
     PICKLE,
     from_literal,

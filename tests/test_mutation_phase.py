@@ -11,7 +11,7 @@ from flyteidl2.common import phase_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
-from flyte_run_widget import phase
+from flyte_run_widget.common import phase
 
 
 @pytest.mark.parametrize("raw", [*range(0, 12), 42])

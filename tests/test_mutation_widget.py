@@ -21,9 +21,9 @@ from ipykernel.comm.comm import BaseComm as KernelComm
 from mutation_support import stopped_on_sigxcpu
 
 import flyte_run_widget as frw
-from flyte_run_widget._batches import AttemptLog
-from flyte_run_widget.logs import Columns, decode_batch
-from flyte_run_widget.widget import RunWidget
+from flyte_run_widget.notebook.batches import AttemptLog
+from flyte_run_widget.notebook.widget import RunWidget
+from flyte_run_widget.remote.log_lines import Columns, decode_batch
 
 
 def gated(gate: str) -> str:
@@ -159,7 +159,7 @@ def test_other_messages_wait_for_their_normal_path(svc, gate, kernel_comms):
 
 
 def frw_loop_roundtrip() -> None:
-    from flyte_run_widget import _loop
+    from flyte_run_widget.client import loop as _loop
 
     async def nothing() -> None:
         return None

@@ -9,7 +9,7 @@ from conftest import TOKEN
 from sdk_env import clean_slate, require_flyte, sdk_speaks_grpc
 
 import flyte_run_widget as frw
-from flyte_run_widget.client import get_client
+from flyte_run_widget.client.rpc import get_client
 from flyte_run_widget.client.sdk_config import SOURCE
 
 flyte = require_flyte()

@@ -14,7 +14,7 @@ from IPython.utils.capture import capture_output
 from sdk_env import clean_slate, require_flyte, sdk_run
 
 import flyte_run_widget as frw
-from flyte_run_widget.client import get_client
+from flyte_run_widget.client.rpc import get_client
 from flyte_run_widget.notebook import sdk_display
 
 flyte = require_flyte()
