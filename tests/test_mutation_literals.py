@@ -108,7 +108,8 @@ def test_an_object_that_cannot_be_pickled_says_what_to_pass_instead():
     message = str(info.value)
     assert message.startswith("cannot convert a generator to a Flyte literal (")
     assert message.endswith("); pass numbers, strings, lists, dicts, dataclasses or picklable objects")
-    assert info.value.__cause__ is None
+    # The pickling error is kept as the cause (the project's rule: raise ... from e).
+    assert isinstance(info.value.__cause__, TypeError)
 
 
 def test_a_corrupt_value_names_its_tag_size_and_likely_cause():

@@ -33,7 +33,8 @@ def test_a_name_that_is_no_phase_lists_the_real_ones():
     known = "queued, waiting_for_resources, initializing, running, succeeded, failed, aborted, timed_out"
     assert message.startswith(f"unknown phase 'finished'; use one of: {known}")
     assert "unspecified" not in message
-    assert info.value.__cause__ is None and info.value.__suppress_context__
+    # The enum's own error is kept as the cause (the project's rule: raise ... from e).
+    assert isinstance(info.value.__cause__, ValueError) and info.value.__suppress_context__
 
 
 def _older_action_phase() -> types.SimpleNamespace:
