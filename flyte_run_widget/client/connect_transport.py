@@ -100,6 +100,7 @@ class ConnectCalls:
         if config.endpoint.is_loopback:
             kwargs["accept_compression"] = ()
         self._kwargs = kwargs
+        self._address = address
         self.runs = RunServiceClient(address, **kwargs)
         self.logs = RunLogsServiceClient(address, **kwargs)
         self.cluster = ClusterServiceClient(address, **kwargs)
@@ -118,6 +119,20 @@ class ConnectCalls:
             why, _ = await asyncio.to_thread(diagnose, cfg.endpoint, cfg.insecure, "Connect")
             return CallError(grpc.StatusCode.UNAVAILABLE, f"{why}; the HTTP client said: {e.message}")
         return _status(e)
+
+    async def probe(self) -> str | None:
+        """None when the endpoint answers HTTP at all (as a gRPC channel's handshake would show);
+        otherwise why not. A plain request through the same client, so that it takes the same
+        route (proxies included) as the calls."""
+        try:
+            await asyncio.wait_for(self.http.get(self._address + "/"), CONNECT_TIMEOUT)
+        except NotConnectError:
+            return None
+        except Exception as e:  # pyqwest's connect, TLS and protocol errors, or the timeout
+            cfg = self.config
+            why, _ = await asyncio.to_thread(diagnose, cfg.endpoint, cfg.insecure, "Connect")
+            return f"{why}; the HTTP client said: {e or type(e).__name__}"
+        return None
 
     def _stub(self, name: str) -> Any:
         return self.logs if name == "TailLogs" else self.runs

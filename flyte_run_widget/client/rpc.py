@@ -325,8 +325,7 @@ class Client:
 
     async def _reconnect_or_raise(self, error: grpc.aio.AioRpcError | CallError) -> None:
         try:
-            await self._reset()
-            await self._ensure()
+            await self.reconnect()
         except ServiceUnavailableError:
             # The call's own error says most; the failed reconnect is its context.
             raise self._unreachable(_status(error)[1]) from error
@@ -335,6 +334,10 @@ class Client:
         """After a dropped stream: make sure the next call can connect (or raise)."""
         await self._reset()
         await self._ensure()
+        if self._connect is not None:  # HTTP has no handshake to wait for in _ensure: ask once
+            why = await self._connect.probe()
+            if why is not None:
+                raise self._unreachable(why)
 
     def map_error(self, e: grpc.aio.AioRpcError, *, what: str = "") -> ServiceError:
         return self.map_status(*_status(e), what=what)
