@@ -141,7 +141,7 @@ def test_follow_action_without_patience_outlasts_an_outage(svc, raw, proxy, tmp_
 
 def test_backoff_doubles_up_to_its_cap_and_resets_on_success(fast_backoff):
     async def main() -> None:
-        backoff = _follow._Backoff('a test stream', patience=5)
+        backoff = _follow._Backoff("a test stream", patience=5)
         delays = [backoff.delay]
         for _ in range(4):
             await backoff.fail(ServiceUnavailableError("down"))
@@ -155,7 +155,7 @@ def test_backoff_doubles_up_to_its_cap_and_resets_on_success(fast_backoff):
         assert backoff.delay == 0.001
         for _ in range(4):  # ok() started the count again: four more failures are allowed
             await backoff.fail(ServiceUnavailableError("down"))
-        forever = _follow._Backoff('a test stream', patience=None)
+        forever = _follow._Backoff("a test stream", patience=None)
         for _ in range(6):
             await forever.fail(ServiceUnavailableError("down"))
         assert forever.failures == 6

@@ -9,6 +9,7 @@ talks. ``client.Client`` uses it when ``init(transport="connect")``.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
@@ -20,15 +21,50 @@ from flyteidl2.dataproxy.dataproxy_service_connect import DataProxyServiceClient
 from flyteidl2.workflow.run_logs_service_connect import RunLogsServiceClient
 from flyteidl2.workflow.run_service_connect import RunServiceClient
 from pyqwest import Client as HTTPClient
-from pyqwest import HTTPTransport
+from pyqwest import HTTPTransport, Request, Response
 
 from .call_error import CallError
 from .config import Config, Endpoint, parse_endpoint
+from .diagnose import diagnose
 
 CONNECT_TIMEOUT = 5.0
 
+# Content types a Connect (or gRPC-Web) server answers with; anything else on an error status is
+# not a Connect answer: a web server, a proxy's error page, a gRPC-only port.
+_CONNECT_TYPES = ("application/json", "application/proto", "application/connect+", "application/grpc")
+# Statuses whose meaning connectrpc already maps as Connect prescribes whatever the body:
+# 404 is an unknown procedure (UNIMPLEMENTED, which callers fall back on), 401/403 an auth proxy.
+_MEANINGFUL = {401, 403, 404}
+
+
+class NotConnectError(Exception):
+    """The endpoint answered HTTP, but not in the Connect protocol."""
+
+
+class _Checked:
+    """A pyqwest transport that turns an answer that is not Connect into ``NotConnectError``
+    (connectrpc would report HTTP 400 from any web server as INTERNAL "Bad Request")."""
+
+    def __init__(self, inner: HTTPTransport) -> None:
+        self.inner = inner
+
+    async def execute(self, request: Request) -> Response:
+        response = await self.inner.execute(request)
+        kind = response.headers.get("content-type", "")
+        if response.status == 200 or response.status in _MEANINGFUL or kind.startswith(_CONNECT_TYPES):
+            return response
+        await response.aclose()
+        origin = "/".join(request.url.split("/")[:3])
+        raise NotConnectError(
+            f"{origin} answered HTTP {response.status} ({kind or 'no content type'}), which is"
+            " not the Connect protocol: the endpoint may be another web server, a proxy that"
+            " rejects the call, or a port that speaks only gRPC (then use transport='grpc')"
+        )
+
 
 def _status(e: ConnectError) -> CallError:
+    if isinstance(e.__cause__, NotConnectError):
+        return CallError(grpc.StatusCode.UNAVAILABLE, str(e.__cause__))
     name = "CANCELLED" if e.code.name == "CANCELED" else e.code.name
     return CallError(grpc.StatusCode[name], e.message)
 
@@ -58,16 +94,45 @@ class ConnectCalls:
             # fast link, and the service already compresses at level 1 when asked.
             enable_gzip=not config.endpoint.is_loopback,
         )
-        self.http = HTTPClient(transport)
         address = _address(config.endpoint, config.insecure)
+        self.http = HTTPClient(_Checked(transport))
         kwargs: dict[str, Any] = {"http_client": self.http, "send_compression": None}
         if config.endpoint.is_loopback:
             kwargs["accept_compression"] = ()
         self._kwargs = kwargs
+        self._address = address
         self.runs = RunServiceClient(address, **kwargs)
         self.logs = RunLogsServiceClient(address, **kwargs)
         self.cluster = ClusterServiceClient(address, **kwargs)
         self._proxies: dict[str, DataProxyServiceClient] = {"": DataProxyServiceClient(address, **kwargs)}
+
+    async def _error(self, e: ConnectError) -> CallError:
+        """The call's error; a connection that failed without an HTTP answer is explained the
+        way the gRPC transport explains it (refused, unknown host, TLS against plain text)."""
+        cause = e.__cause__
+        if (
+            e.code.name == "UNAVAILABLE"
+            and cause is not None
+            and not isinstance(cause, (ConnectError, NotConnectError))
+        ):
+            cfg = self.config
+            why, _ = await asyncio.to_thread(diagnose, cfg.endpoint, cfg.insecure, "Connect")
+            return CallError(grpc.StatusCode.UNAVAILABLE, f"{why}; the HTTP client said: {e.message}")
+        return _status(e)
+
+    async def probe(self) -> str | None:
+        """None when the endpoint answers HTTP at all (as a gRPC channel's handshake would show);
+        otherwise why not. A plain request through the same client, so that it takes the same
+        route (proxies included) as the calls."""
+        try:
+            await asyncio.wait_for(self.http.get(self._address + "/"), CONNECT_TIMEOUT)
+        except NotConnectError:
+            return None
+        except Exception as e:  # pyqwest's connect, TLS and protocol errors, or the timeout
+            cfg = self.config
+            why, _ = await asyncio.to_thread(diagnose, cfg.endpoint, cfg.insecure, "Connect")
+            return f"{why}; the HTTP client said: {e or type(e).__name__}"
+        return None
 
     def _stub(self, name: str) -> Any:
         return self.logs if name == "TailLogs" else self.runs
@@ -78,7 +143,7 @@ class ConnectCalls:
                 request, headers=headers, timeout_ms=int(timeout * 1000)
             )
         except ConnectError as e:
-            raise _status(e) from None
+            raise await self._error(e) from e
 
     async def stream(self, name: str, request: Any, headers: Mapping[str, str]) -> AsyncGenerator[Any, None]:
         responses = getattr(self._stub(name), _snake(name))(request, headers=headers)
@@ -86,7 +151,7 @@ class ConnectCalls:
             async for item in responses:
                 yield item
         except ConnectError as e:
-            raise _status(e) from None
+            raise await self._error(e) from e
         finally:
             aclose = getattr(responses, "aclose", None)
             if aclose is not None:
@@ -96,7 +161,7 @@ class ConnectCalls:
         try:
             return await self.cluster.select_cluster(request, headers=headers, timeout_ms=int(timeout * 1000))
         except ConnectError as e:
-            raise _status(e) from None
+            raise await self._error(e) from e
 
     def proxy(self, endpoint: str) -> Any:
         """A DataProxyService client for ``endpoint`` ("" or this one: this endpoint's)."""
@@ -118,7 +183,7 @@ class ConnectCalls:
             async for item in responses:
                 yield item
         except ConnectError as e:
-            raise _status(e) from None
+            raise _status(e) from e
         finally:
             aclose = getattr(responses, "aclose", None)
             if aclose is not None:

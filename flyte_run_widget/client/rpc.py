@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -38,6 +37,7 @@ from ..errors import (
 from . import loop as _loop
 from .call_error import CallError
 from .config import Config, build_config, parse_endpoint
+from .diagnose import diagnose
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,9 @@ class Client:
             wait = deadline - loop.time()
             if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
                 failures += 1
-                why, decisive = await asyncio.to_thread(self._diagnose)
+                why, decisive = await asyncio.to_thread(
+                    diagnose, self.config.endpoint, self.config.insecure, "gRPC"
+                )
                 # A service that is just starting may refuse once; three times, 0.5 s apart,
                 # is an answer.
                 if decisive or failures >= 3:
@@ -146,27 +148,6 @@ class Client:
                 return why
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(channel.wait_for_state_change(state), max(wait, 0.01))
-
-    def _diagnose(self) -> tuple[str, bool]:
-        """Why a connection failed, found with a plain TCP connect; True when that is final."""
-        ep = self.config.endpoint
-        try:
-            socket.getaddrinfo(ep.host.strip("[]"), ep.port)
-        except (socket.gaierror, UnicodeError):
-            return f"the host name {ep.host!r} does not resolve", True
-        try:
-            with socket.create_connection((ep.host.strip("[]"), ep.port), timeout=1.0):
-                pass
-        except ConnectionRefusedError:
-            return f"connection refused: nothing listens on port {ep.port}", False
-        except OSError as e:
-            return f"cannot connect: {e.strerror or e}", False
-        other = "TLS" if self.config.insecure else "plain text"
-        return (
-            "the connection opened but the gRPC handshake failed: the service may expect"
-            f" {other}, or may not be a gRPC service",
-            False,
-        )
 
     def _unreachable(self, detail: str = "") -> ServiceUnavailableError:
         cfg = self.config
@@ -344,8 +325,7 @@ class Client:
 
     async def _reconnect_or_raise(self, error: grpc.aio.AioRpcError | CallError) -> None:
         try:
-            await self._reset()
-            await self._ensure()
+            await self.reconnect()
         except ServiceUnavailableError:
             # The call's own error says most; the failed reconnect is its context.
             raise self._unreachable(_status(error)[1]) from error
@@ -354,6 +334,10 @@ class Client:
         """After a dropped stream: make sure the next call can connect (or raise)."""
         await self._reset()
         await self._ensure()
+        if self._connect is not None:  # HTTP has no handshake to wait for in _ensure: ask once
+            why = await self._connect.probe()
+            if why is not None:
+                raise self._unreachable(why)
 
     def map_error(self, e: grpc.aio.AioRpcError, *, what: str = "") -> ServiceError:
         return self.map_status(*_status(e), what=what)
