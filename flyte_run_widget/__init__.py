@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors
 from .client.rpc import init
 from .common.phase import friendly_phase, is_terminal
+from .common.version import __version__
 from .notebook.sdk_display import register_on_import as _register_on_import
 from .remote.launch import Task, run, task
 from .remote.run import ActionDetails, ActionOutputs, Run, RunDetails
@@ -33,6 +34,7 @@ __all__ = [
     "RunDetails",
     "RunWidget",
     "Task",
+    "__version__",
     "display_sdk_runs",
     "errors",
     "friendly_phase",
@@ -41,7 +43,6 @@ __all__ = [
     "run",
     "task",
 ]
-__version__ = "0.1.0"
 
 # Silent unless the application configures logging (as httpx and requests do): without a handler
 # here, Python's last-resort handler would print our warnings into notebook cells.

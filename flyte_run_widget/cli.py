@@ -1,15 +1,14 @@
-"""``flyte-run-widget serve`` and ``flyte-run-widget demo``."""
+"""``flyte-run-widget``: ``serve`` and ``demo``; the background service (``status``, ``stop``,
+cli_service.py); runs (``runs``, ``logs``, ``abort``, ``open``, cli_runs.py). Exit codes:
+cli_output.Exit."""
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
-import subprocess
 import sys
-from pathlib import Path
 
-from .common.data_dir import DATA_DIR_ENV
+from .cli_output import EXIT_CODES_HELP, Exit, report
+from .common.version import __version__
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -18,82 +17,37 @@ def _serve(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from .client import rpc
-    from .errors import ConfigError
-
-    if args.data_dir:
-        os.environ[DATA_DIR_ENV] = str(Path(args.data_dir).resolve())
-    cfg = rpc.init()
-    print(f"Flyte Run service: {cfg.endpoint.target} ({cfg.source})", flush=True)
-    if args.terminal:
-        return _terminal_demo(args.epochs)
-    notebook = _examples_dir() / "quickstart.ipynb"
-    if not notebook.is_file():
-        raise ConfigError(f"{notebook} is missing; run the demo from a source checkout, or use --terminal")
-    if importlib.util.find_spec("jupyterlab") is None:
-        raise ConfigError("JupyterLab is not installed: pip install 'flyte-run-widget[demo]'")
-    cmd = [sys.executable, "-m", "jupyterlab", notebook.name, f"--ServerApp.root_dir={notebook.parent}"]
-    if args.no_browser:
-        cmd.append("--no-browser")
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")  # containers and CI machines often run as root
-    print("Opening JupyterLab on", notebook, flush=True)
-    return subprocess.call(cmd, cwd=notebook.parent)
-
-
-def _examples_dir() -> Path:
-    here = Path.cwd() / "examples"
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parent.parent / "examples"
-
-
-def _terminal_demo(epochs: int) -> int:
-    import importlib.util
-
-    from .errors import ConfigError
-    from .remote import launch
-
-    path = _examples_dir() / "tasks.py"
-    spec = importlib.util.spec_from_file_location("tasks", path)
-    if spec is None or spec.loader is None or not path.is_file():
-        raise ConfigError(f"{path} is missing; run the demo from a source checkout")
-    tasks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tasks)
-    run = launch.run(launch.Task(tasks.train, name="tasks.train"), epochs=epochs, delay=0.3)
-    print(f"Started run {run.name}: {run.url}")
-    run.show_logs(raw=True)
-    run.wait()
-    print(f"outputs: {run.outputs().named}")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="flyte-run-widget", description="Watch and control Flyte 2 runs from a notebook."
+        prog="flyte-run-widget",
+        description="Watch and control Flyte 2 runs from a notebook.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the embedded local Run service in the foreground")
     from .server.command import add_arguments
 
     add_arguments(serve)
     serve.set_defaults(func=_serve)
-    demo = sub.add_parser("demo", help="open the quickstart notebook in JupyterLab on the embedded service")
-    demo.add_argument("--data-dir", default=None, help="the embedded service's folder")
-    demo.add_argument("--terminal", action="store_true", help="follow a run in this terminal instead")
-    demo.add_argument("--no-browser", action="store_true", help="print JupyterLab's URL, open no browser")
-    demo.add_argument("--epochs", type=int, default=6, help="length of the --terminal run")
-    demo.set_defaults(func=_demo)
+    from . import cli_demo, cli_runs, cli_service
+
+    cli_demo.add_command(sub)
+    cli_service.add_commands(sub)
+    cli_runs.add_commands(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
-        return 130
+        return int(Exit.INTERRUPTED)
+    except BrokenPipeError:
+        # `flyte-run-widget logs RUN | head`: the reader has all it wants.
+        sys.stderr.close()
+        return int(Exit.OK)
     except Exception as e:
         from .errors import FlyteRunWidgetError
 
         if isinstance(e, FlyteRunWidgetError):
-            print(f"error: {e}", file=sys.stderr)
-            return 1
+            return report(e)
         raise

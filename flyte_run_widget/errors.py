@@ -92,3 +92,7 @@ class ConversionError(FlyteRunWidgetError, TypeError):
 
 class ServeError(FlyteRunWidgetError):
     """The local Run service cannot start as asked (address, port, data folder, token file)."""
+
+
+class NoServiceError(ServiceUnavailableError):
+    """No local Run service is running for the data folder asked about."""

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,6 +31,7 @@ from flyteidl2.workflow import run_service_pb2 as rs
 from ..common.data_dir import SERVER_FILE
 from ..common.keepalive import server_options
 from ..common.net import MAX_MESSAGE_BYTES
+from ..common.version import __version__
 from ..errors import ServeError
 from .asgi import Door, serve_hypercorn
 from .auth import Exposure, TokenAuth, check_exposure, save_token
@@ -72,7 +74,14 @@ def write_server_file(data_dir: Path, endpoint: str) -> Path:
     """``server.json``, written to a temporary file and renamed so readers never see half."""
     path = data_dir / SERVER_FILE
     tmp = path.with_name(f".{SERVER_FILE}.{os.getpid()}.tmp")
-    info = {"endpoint": endpoint, "pid": os.getpid(), "version": SERVER_FILE_VERSION}
+    # "started" and "package_version" are for `flyte-run-widget status`; "version" is this file's format.
+    info = {
+        "endpoint": endpoint,
+        "pid": os.getpid(),
+        "version": SERVER_FILE_VERSION,
+        "started": time.time(),
+        "package_version": __version__,
+    }
     tmp.write_text(json.dumps(info))
     os.replace(tmp, path)
     return path
