@@ -81,7 +81,11 @@ def inert_log(text: str, *, colour: bool) -> Text:
 
 def make_console(file: TextIO) -> Console:
     # markup and emoji off: a run or task name like "[bold]" or ":x:" is printed as it is.
-    return Console(file=file, highlight=False, markup=False, emoji=False, soft_wrap=True)
+    console = Console(file=file, highlight=False, markup=False, emoji=False, soft_wrap=True)
+    if not console.is_terminal:
+        # Piped into a script: whole values, never cut to 80 columns with an ellipsis.
+        console.width = 100_000
+    return console
 
 
 def stdout_console() -> Console:
