@@ -115,7 +115,8 @@ def status(args: argparse.Namespace) -> int:
     grid.add_row("since", f"{since:%Y-%m-%d %H:%M:%S %Z} ({_ago(time.time() - info.started)})")
     grid.add_row("data folder", inert(info.data_dir))
     grid.add_row("version", inert(info.version) or "unknown (a service older than 0.1.0)")
-    grid.add_row("log", inert(info.log_file))
+    if Path(info.log_file).is_file():  # a service started in the background by init() or demo
+        grid.add_row("log", inert(info.log_file))
     console.print(grid)
     return int(Exit.OK)
 
