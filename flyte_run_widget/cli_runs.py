@@ -43,7 +43,7 @@ from .remote.run import Run
 # call, or up to where its stream goes quiet (the service sends what the log holds at once, then
 # only new lines), or, with no line at all yet, nothing after _FIRST_BATCH_WAIT.
 _FIRST_BATCH_WAIT = 3.0
-_QUIET = 0.5
+_QUIET = 1.0
 
 
 def phase_name(text: str) -> str:

@@ -5,6 +5,7 @@ inert text."""
 from __future__ import annotations
 
 import json
+import socket
 import stat
 import time
 from collections.abc import Iterator
@@ -72,6 +73,21 @@ def test_runs_lists_runs_newest_first_with_phase_filter_limit_and_json(svc, tmp_
     ]
     assert all(r["duration"] is not None and r["duration"] >= 0 for r in rows)
     assert rows[0]["url"].endswith(f"/v2/domain/development/project/proj/runs/{bad}")
+
+    # The same service named by its endpoint instead of its data folder.
+    service = svc[0]
+    done = cli("runs", "--endpoint", service.endpoint, "--project", "proj", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["name"] for line in done.stdout.splitlines()] == [bad, ok]
+
+
+def test_an_endpoint_that_does_not_answer_exits_3(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nothing listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        done = cli("runs", "--endpoint", f"127.0.0.1:{port}", cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert f"cannot reach the Flyte Run service at 127.0.0.1:{port}" in done.stderr
 
 
 def test_bad_phase_and_limit_are_usage_errors_naming_the_fix(svc, tmp_path: Path) -> None:
@@ -156,7 +172,7 @@ def test_logs_without_follow_returns_while_the_run_runs_and_follow_reads_to_the_
     try:
         # Each call returns on its own while the task waits at its gate: it prints what the
         # log holds, it does not follow.
-        for _ in range(200):
+        for _ in range(60):
             done = cli("logs", name, *where, cwd=tmp_path, timeout=30)
             assert done.returncode == 0, done.stderr
             if "before 2" in done.stdout:
