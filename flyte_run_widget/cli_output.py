@@ -7,10 +7,11 @@ made inert, and errors mapped to exit codes.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from enum import IntEnum
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.text import Text
@@ -45,6 +46,12 @@ EXIT_CODES_HELP = """exit codes:
   4  no such run, attempt or log
   5  abort: the run had already ended
   130  interrupted (Ctrl-C)"""
+
+#: For every subcommand's parser: its --help lists the exit codes too.
+HELP_FORMAT: dict[str, Any] = {
+    "epilog": EXIT_CODES_HELP,
+    "formatter_class": argparse.RawDescriptionHelpFormatter,
+}
 
 # C0 and C1 control characters (ESC starts every terminal escape sequence; BEL ends OSC ones;
 # CR and BS overwrite what was printed), DEL, and the bidirectional overrides that make text

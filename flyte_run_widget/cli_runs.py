@@ -25,7 +25,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from .cli_output import Exit, inert, inert_log, stdout_console
+from .cli_output import HELP_FORMAT, Exit, inert, inert_log, stdout_console
 from .cli_service import data_dir_of, find_service, not_running
 from .client import loop as _loop
 from .client import rpc
@@ -255,7 +255,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("runs", help="a table of runs, newest first")
+    p = sub.add_parser("runs", **HELP_FORMAT, help="a table of runs, newest first")
     _common(p)
     p.add_argument(
         "--phase",
@@ -268,7 +268,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--json", action="store_true", help="one JSON object per run instead of the table")
     p.set_defaults(func=runs)
 
-    p = sub.add_parser("logs", help="a run's log; --follow keeps printing until the run ends")
+    p = sub.add_parser("logs", **HELP_FORMAT, help="a run's log; --follow keeps printing until the run ends")
     _common(p)
     p.add_argument("run", help="the run's name")
     p.add_argument("-f", "--follow", action="store_true", help="follow the log until the run ends")
@@ -277,13 +277,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--no-system", action="store_true", help="leave out the service's own lines")
     p.set_defaults(func=logs)
 
-    p = sub.add_parser("abort", help="abort a run; exit code 5 when it had already ended")
+    p = sub.add_parser("abort", **HELP_FORMAT, help="abort a run; exit code 5 when it had already ended")
     _common(p)
     p.add_argument("run", help="the run's name")
     p.add_argument("--reason", default="Aborted from the flyte-run-widget command line", help="why")
     p.set_defaults(func=abort)
 
-    p = sub.add_parser("open", help="open a run's page in a browser (and print its address)")
+    p = sub.add_parser("open", **HELP_FORMAT, help="open a run's page in a browser (and print its address)")
     _common(p)
     p.add_argument("run", help="the run's name")
     p.add_argument("--print", dest="print_only", action="store_true", help="only print the address")

@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from .cli_output import Exit, inert, stdout_console
+from .cli_output import HELP_FORMAT, Exit, inert, stdout_console
 from .client.local_service import running_endpoint
 from .common.data_dir import SERVER_FILE, default_data_dir
 from .common.pids import pid_alive
@@ -154,6 +154,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     data_help = f"the service's data folder (default {default_data_dir()})"
     p = sub.add_parser(
         "status",
+        **HELP_FORMAT,
         help="whether the background Run service runs: endpoint, pid, since when, data folder, version",
         description="Exit code 0 when a service is running for the data folder, 3 when none is.",
     )
@@ -162,6 +163,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(func=status)
     p = sub.add_parser(
         "stop",
+        **HELP_FORMAT,
         help="stop the background Run service (its running tasks end as aborted)",
         description="SIGTERM the data folder's Run service and wait until it has ended. Exit code 0"
         " when it stopped, 3 when none was running, 1 when it did not stop in time.",

@@ -24,10 +24,11 @@ def test_version_is_the_package_version(tmp_path: Path) -> None:
 
 
 def test_help_lists_the_exit_codes(tmp_path: Path) -> None:
-    done = cli("--help", cwd=tmp_path)
-    assert done.returncode == 0
-    for line in ("3  no Run service is running", "4  no such run", "5  abort: the run had already ended"):
-        assert line in done.stdout
+    for command in ([], ["status"], ["stop"], ["runs"], ["logs"], ["abort"], ["open"]):
+        done = cli(*command, "--help", cwd=tmp_path)
+        assert done.returncode == 0
+        for line in ("3  no Run service is running", "4  no such run", "5  abort: the run had already ended"):
+            assert line in done.stdout, (command, done.stdout)
 
 
 def test_status_of_a_running_service(service: LocalService, tmp_path: Path) -> None:
