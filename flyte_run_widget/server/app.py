@@ -33,12 +33,14 @@ from ..common.net import MAX_MESSAGE_BYTES
 from ..errors import ServeError
 from .asgi import Door, serve_hypercorn
 from .auth import Exposure, TokenAuth, check_exposure, save_token
+from .blobs import Blobs
 from .dataplane import ClusterService, DataProxyService
 from .door import asgi_app
-from .executor import Executor
+from .executor import Executor, SdkSettings
 from .hub import Hub
 from .paths import Layout
 from .preflight import bind, check_data_dir, listen, make_data_dir, remove_tree
+from .sdk_tasks import FlytePython
 from .service import RunService, add_to_server
 from .store import Store
 from .tail_logs_service import RunLogsService
@@ -87,13 +89,15 @@ async def serve_async(
     exposure: Exposure | None = None,
     server_kind: str = "connect",
     max_running: int = 0,
+    flyte_python: str | None = None,
 ) -> None:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None). Off loopback,
     ``exposure`` must carry a token and TLS (see auth.check_exposure). ``server_kind``
     "connect" (Connect, gRPC and gRPC-Web on one port) or "grpcio" (gRPC only, the former
     server, kept for comparing the two). ``max_running`` > 0 caps the tasks running at once;
-    later runs wait QUEUED. A start that cannot succeed raises ServeError, saying why and what
-    to change, and leaves nothing behind."""
+    later runs wait QUEUED. ``flyte_python`` runs tasks written with the flyte SDK (default:
+    $FLYTE_RUN_WIDGET_FLYTE_PYTHON, else this interpreter). A start that cannot succeed raises
+    ServeError, saying why and what to change, and leaves nothing behind."""
     if data_dir is None:
         raise ValueError("serve needs data_dir: the folder that keeps runs and logs")
     if exposure is None:
@@ -102,6 +106,7 @@ async def serve_async(
     # Everything that can refuse comes before anything is made: a start that fails leaves no
     # data folder, token file or server.json behind.
     check_data_dir(data_dir)
+    python = FlytePython.choose(flyte_python)
     grpc_server: grpc.aio.Server | None = None
     sock: socket.socket | None = None
     if server_kind == "grpcio":
@@ -124,11 +129,13 @@ async def serve_async(
         store = Store(layout.db)
         undo.callback(store.close)
         hub = Hub()
-        executor = Executor(layout, store, hub, grace=grace, max_running=max_running)
+        sdk = SdkSettings(python, _callback_endpoint(host, bound), insecure=exposure.tls is None)
+        executor = Executor(layout, store, hub, grace=grace, max_running=max_running, sdk=sdk)
         recovered = executor.recover()
         if recovered:
             log.warning("ended %d run(s) left unfinished by a previous service", recovered)
-        runs = RunService(store, hub, executor)
+        blobs = Blobs(layout.root / "blobs")
+        runs = RunService(store, hub, executor, blobs)
         logs = RunLogsService(runs, layout, hub)
         if grpc_server is not None:
             # Not the generated add_*_to_server: unparseable requests must get INVALID_ARGUMENT
@@ -158,7 +165,8 @@ async def serve_async(
         if sock is None:
             await stop.wait()
         else:
-            await serve_hypercorn(connect_door(runs, logs, exposure.token), sock, exposure.tls, stop)
+            door = connect_door(runs, logs, exposure.token, blobs, tls=exposure.tls is not None)
+            await serve_hypercorn(door, sock, exposure.tls, stop)
     finally:
         log.info("stopping")
         with contextlib.suppress(FileNotFoundError):
@@ -179,6 +187,7 @@ def serve(
     exposure: Exposure | None = None,
     server_kind: str = "connect",
     max_running: int = 0,
+    flyte_python: str | None = None,
 ) -> None:
     """Run the local Run service in this process until SIGINT or SIGTERM.
 
@@ -188,7 +197,14 @@ def serve(
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     asyncio.run(
         serve_async(
-            host, port, data_dir, grace, exposure=exposure, server_kind=server_kind, max_running=max_running
+            host,
+            port,
+            data_dir,
+            grace,
+            exposure=exposure,
+            server_kind=server_kind,
+            max_running=max_running,
+            flyte_python=flyte_python,
         )
     )
 
@@ -204,8 +220,11 @@ def _grpcio_server(exposure: Exposure) -> grpc.aio.Server:
     )
 
 
-def connect_door(runs: RunService, logs: RunLogsService, token: str | None) -> Door:
-    """Every service this process implements, behind connectrpc's generated applications."""
+def connect_door(
+    runs: RunService, logs: RunLogsService, token: str | None, blobs: Blobs | None = None, tls: bool = False
+) -> Door:
+    """Every service this process implements, behind connectrpc's generated applications, and
+    the upload route."""
     return Door(
         [
             asgi_app(run_service_connect.RunServiceASGIApplication, runs, _service(rs)),
@@ -213,12 +232,24 @@ def connect_door(runs: RunService, logs: RunLogsService, token: str | None) -> D
             asgi_app(service_connect.ClusterServiceASGIApplication, ClusterService(), _service(cs)),
             asgi_app(
                 dataproxy_service_connect.DataProxyServiceASGIApplication,
-                DataProxyService(runs, logs),
+                DataProxyService(runs, logs, blobs, tls),
                 _service(dp),
             ),
         ],
         token=token,
+        uploads=blobs.handle_put if blobs is not None else None,
     )
+
+
+def _callback_endpoint(host: str, port: int) -> str:
+    """Where a task on this machine reaches the service (a wildcard address is not one)."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "[::1]"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
 
 
 def _service(module: Any) -> Any:

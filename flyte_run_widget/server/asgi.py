@@ -28,6 +28,7 @@ from connectrpc.errors import ConnectError
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
+from .blobs import UPLOAD_PREFIX
 from .door import MAX_REQUEST
 
 # An envelope's header and a little slack on top of the largest message.
@@ -90,10 +91,19 @@ async def send_error(scope: dict[str, Any], send: Any, code: Code, message: str)
 class Door:
     """Routes ``/<service>/<method>`` to the generated application of ``<service>``."""
 
-    def __init__(self, apps: Iterable[Any], token: str | None = None, max_body: int = _MAX_BODY) -> None:
+    def __init__(
+        self,
+        apps: Iterable[Any],
+        token: str | None = None,
+        max_body: int = _MAX_BODY,
+        uploads: Any = None,
+    ) -> None:
         self.apps = {app.path: app for app in apps}
         self.token = token.encode() if token else None
         self.max_body = max_body
+        # An ASGI app for ``/upload/...`` (blobs.Blobs.handle_put): its URLs are signed, and
+        # the flyte SDK sends no token to a signed URL.
+        self.uploads = uploads
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -105,6 +115,11 @@ class Door:
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
+            return
+        if self.uploads is not None and scope["path"].startswith(UPLOAD_PREFIX):
+            # The uploads bound their own size; the exchange only drains what they leave.
+            uploading = _Exchange(receive, send, 2**62)
+            await self.uploads(scope, uploading.receive, uploading.send)
             return
         exchange = _Exchange(receive, send, self.max_body)
         if self.token is not None and not hmac.compare_digest(_bearer(scope), self.token):

@@ -27,12 +27,26 @@ from .log_files import LogReader, LogWriter
 from .paths import Layout
 from .process import SYSTEM_LINE, AttemptFiles, TaskProcess, is_alive, signal_group
 from .results import Outcome, failure, read_outcome
+from .sdk_tasks import FlyteCheck, FlytePython, is_flyte_runtime, runtime_argv, runtime_env
 from .store import RunRow, Store
 from .templates import render
 
 log = logging.getLogger(__name__)
 
 RESTARTED = "the service restarted while this run was running"
+
+
+@dataclass
+class SdkSettings:
+    """What tasks written with the flyte SDK need from this service: the Python that runs
+    them, and where they call back (sub-tasks)."""
+
+    python: FlytePython
+    endpoint: str
+    insecure: bool = True
+
+    def __post_init__(self) -> None:
+        self.check = FlyteCheck(self.python)
 
 
 @dataclass
@@ -86,8 +100,15 @@ class Executor:
     the order they came, until one ends (or they are aborted, never having started)."""
 
     def __init__(
-        self, layout: Layout, store: Store, hub: Hub, grace: float = 5.0, max_running: int = 0
+        self,
+        layout: Layout,
+        store: Store,
+        hub: Hub,
+        grace: float = 5.0,
+        max_running: int = 0,
+        sdk: SdkSettings | None = None,
     ) -> None:
+        self.sdk = sdk
         self.layout = layout
         self.store = store
         self.hub = hub
@@ -242,20 +263,23 @@ class Executor:
             model.advance(details, model.INITIALIZING, model.now_ns())
         self._save(details)
         container = details.task.task_template.container
-        argv = render(
-            [*container.command, *container.args],
-            {
-                "Inputs": str(self.layout.inputs_file(run, action)),
-                "InputPrefix": str(self.layout.action_dir(run, action)),
-                "Outputs": str(dirs["outputs"]),
-                "OutputPrefix": str(dirs["outputs"]),
-                "rawOutputDataPrefix": str(dirs["raw"]),
-                "checkpointOutputPrefix": str(dirs["checkpoint"]),
-                "prevCheckpointPrefix": str(previous) if number > 1 else "",
-                "runName": run,
-                "actionName": action,
-            },
-        )
+        values = {
+            "Inputs": str(self.layout.inputs_file(run, action)),
+            "input": str(self.layout.inputs_file(run, action)),
+            "InputPrefix": str(self.layout.action_dir(run, action)),
+            "Outputs": str(dirs["outputs"]),
+            "OutputPrefix": str(dirs["outputs"]),
+            "rawOutputDataPrefix": str(dirs["raw"]),
+            "checkpointOutputPrefix": str(dirs["checkpoint"]),
+            "prevCheckpointPrefix": str(previous) if number > 1 else "",
+            "runName": run,
+            "actionName": action,
+            "runStartTime": details.status.start_time.ToDatetime().isoformat() + "Z",
+        }
+        if is_flyte_runtime(container) and self.sdk is not None:
+            argv = runtime_argv(self.sdk.python, render(container.args, values))
+        else:
+            argv = render([*container.command, *container.args], values)
         outcome = await self._execute(live, argv, dirs)
         with LogWriter(self.layout.log_file(run, action, number)) as writer:
             self._finish(live, outcome, writer)
@@ -380,7 +404,25 @@ class Executor:
         # Python block-buffers stdout into a pipe, which would hold logs back until exit.
         env.setdefault("PYTHONUNBUFFERED", "1")
         env.update({kv.key: kv.value for kv in live.run_spec.envs.values})
-        env.update({kv.key: kv.value for kv in live.details.task.task_template.container.env})
+        container = live.details.task.task_template.container
+        env.update({kv.key: kv.value for kv in container.env})
+        if is_flyte_runtime(container) and self.sdk is not None:
+            rid = live.details.id.run
+            env.update(
+                runtime_env(
+                    python=self.sdk.python,
+                    endpoint=self.sdk.endpoint,
+                    insecure=self.sdk.insecure,
+                    org=rid.org,
+                    project=rid.project,
+                    domain=rid.domain,
+                    run_base=str(self.layout.run_base(rid.name)),
+                    run=rid.name,
+                    action=live.details.id.name,
+                    attempt=model.current(live.details).attempt,
+                    path=env.get("PATH", os.defpath),
+                )
+            )
         return env
 
     def _log_note(self, details: rd.ActionDetails, note: str) -> None:

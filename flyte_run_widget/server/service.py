@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 from flyteidl2.common import identifier_pb2
+from flyteidl2.task import common_pb2, task_definition_pb2
 from flyteidl2.workflow import run_definition_pb2 as rd
 from flyteidl2.workflow import run_service_pb2 as rs
 from flyteidl2.workflow import run_service_pb2_grpc as rs_grpc
@@ -24,10 +25,12 @@ from grpc.aio import ServicerContext as Context
 from ..common import phase as phases
 from ..common.idl import new_run
 from . import faults, model
+from .blobs import Blobs
 from .executor import Executor
 from .hub import ALL_RUNS, Hub, run_key
 from .listing import build_query
 from .paths import check_name
+from .sdk_tasks import is_flyte_runtime, unsupported
 from .store import ROOT_ACTION, RunRow, Store
 
 log = logging.getLogger("flyte_run_widget.server")
@@ -60,7 +63,8 @@ def new_run_name() -> str:
 
 
 class RunService(rs_grpc.RunServiceServicer):
-    def __init__(self, store: Store, hub: Hub, executor: Executor) -> None:
+    def __init__(self, store: Store, hub: Hub, executor: Executor, blobs: Blobs | None = None) -> None:
+        self.blobs = blobs
         self.store = store
         self.hub = hub
         self.executor = executor
@@ -95,12 +99,13 @@ class RunService(rs_grpc.RunServiceServicer):
     @faults.unary
     async def CreateRun(self, request: rs.CreateRunRequest, context: Context) -> rs.CreateRunResponse:
         task = request.task_spec
-        if request.WhichOneof("task") != "task_spec" or not task.task_template.HasField("container"):
-            raise faults.invalid(
+        if request.WhichOneof("task") != "task_spec":
+            raise faults.precondition(
                 "CreateRun needs task_spec with task_template.container (a command to run):"
                 " the local Run service runs container tasks as local processes and cannot"
-                " run registered tasks (task_id), triggers or other task types"
+                " run registered tasks (task_id) or triggers"
             )
+        await self.check_task(task)
         kind = request.WhichOneof("id")
         if kind == "run_id":
             rid = identifier_pb2.RunIdentifier()
@@ -120,28 +125,57 @@ class RunService(rs_grpc.RunServiceServicer):
                 f" accepts at most {MAX_SPEC_BYTES:,} (keep large data in inputs or files, not in"
                 " labels, env or arguments)"
             )
-        if request.inputs.ByteSize() > MAX_INPUTS_BYTES:
+        inputs = self._inputs(request)
+        if inputs.ByteSize() > MAX_INPUTS_BYTES:
             raise faults.invalid(
-                f"the inputs are {request.inputs.ByteSize():,} bytes; the local Run service accepts"
-                f" at most {MAX_INPUTS_BYTES:,} bytes of inline inputs"
+                f"the inputs are {inputs.ByteSize():,} bytes; the local Run service accepts"
+                f" at most {MAX_INPUTS_BYTES:,} bytes of inputs"
             )
         created = model.now_ns()
         for _ in range(5):
             details = model.new_action(
                 rid, ROOT_ACTION, task, model.local_identity(), created, int(request.source)
             )
-            if self.store.insert_run(details, request.run_spec, request.inputs, created):
+            if self.store.insert_run(details, request.run_spec, inputs, created):
                 break
             if kind == "run_id":
                 raise faults.exists(f"run {rid.name!r} already exists; choose another name")
             rid.name = new_run_name()
         else:
             raise faults.ServiceFault(grpc.StatusCode.INTERNAL, "could not pick a free run name")
-        self.executor.start(details, request.run_spec, request.inputs.SerializeToString())
+        self.executor.start(details, request.run_spec, inputs.SerializeToString())
         self.hub.notify(ALL_RUNS)
         action = rd.Action(id=details.id, metadata=details.metadata, status=details.status)
         run = new_run(action, request.run_spec.labels.values)
         return rs.CreateRunResponse(run=run)
+
+    async def check_task(self, task: task_definition_pb2.TaskSpec) -> None:
+        """FAILED_PRECONDITION naming what this service cannot give the task, before any run
+        is made of it."""
+        problem = unsupported(task)
+        if problem is None and is_flyte_runtime(task.task_template.container):
+            sdk = self.executor.sdk
+            problem = "this service cannot run flyte SDK tasks" if sdk is None else await sdk.check.problem()
+        if problem is not None:
+            raise faults.precondition(problem)
+
+    def _inputs(self, request: rs.CreateRunRequest) -> common_pb2.Inputs:
+        """Inline inputs, or the offloaded ones (UploadInputs) read back from this service's files."""
+        uri = request.offloaded_input_data.uri
+        if not uri:
+            return request.inputs
+        if self.blobs is None:
+            raise faults.invalid("this service does not take offloaded inputs: send them inline")
+        path = self.blobs.local_path(uri)
+        if path.stat().st_size > MAX_INPUTS_BYTES:
+            raise faults.invalid(
+                f"the inputs are {path.stat().st_size:,} bytes; the local Run service accepts"
+                f" at most {MAX_INPUTS_BYTES:,} bytes of inputs"
+            )
+        try:
+            return common_pb2.Inputs.FromString(path.read_bytes())
+        except Exception as exc:  # DecodeError, or anything else protobuf raises
+            raise faults.invalid(f"{uri!r} does not hold flyteidl2.task.Inputs: {exc}") from exc
 
     # -- abort ----------------------------------------------------------------------------
 
