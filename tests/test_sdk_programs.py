@@ -1,0 +1,120 @@
+"""Programs written with the public flyte SDK 2.12.1 (``tests/flyte_programs/``, in the style of
+the SDK's own examples) run on the local Run service: ``flyte.init(endpoint=..., insecure=True)``,
+``flyte.run(main, ...)``, and they end as the SDK's local mode ends them.
+
+The SDK runs in its own environment (``FRW_SDK212_PYTHON``): ``tests/sdk_programs_client.py``
+drives it; the service runs the tasks with that same interpreter (``--flyte-python``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import LocalService, skip_or_fail
+
+from flyte_run_widget.common.pids import pid_alive
+
+SDK_PYTHON = os.environ.get("FRW_SDK212_PYTHON", "")
+SCRIPT = Path(__file__).with_name("sdk_programs_client.py")
+KIND_USER = 1  # flyteidl2.workflow.ErrorInfo.KIND_USER
+
+
+@pytest.fixture
+def sdk_service(tmp_path: Path) -> Iterator[LocalService]:
+    if not SDK_PYTHON:
+        skip_or_fail(
+            "FRW_SDK212_PYTHON is not set: point it at the python of an environment with"
+            " flyte==2.12.1 (scripts/test creates .venv-sdk212 and sets it)"
+        )
+    svc = LocalService(tmp_path / "data", args=["--flyte-python", SDK_PYTHON])
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+def drive(service: LocalService, home: Path, scenario: str, *args: str) -> dict[str, Any]:
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),  # no user config, no cache of earlier uploads
+        "LANG": "C.UTF-8",
+        "COLUMNS": "200",
+        "TERM": "dumb",
+        "NO_COLOR": "1",
+        "DO_NOT_TRACK": "1",
+    }
+    started = time.monotonic()
+    proc = subprocess.run(
+        [SDK_PYTHON, str(SCRIPT), service.endpoint, scenario, *args],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    detail = (
+        f"exit {proc.returncode} after {time.monotonic() - started:.1f}s\nstdout:\n{proc.stdout}"
+        f"\nstderr:\n{proc.stderr}\nservice:\n{service.log_path.read_text()}"
+    )
+    assert proc.returncode == 0, detail
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["flyte_version"] == "2.12.1", result
+    return result
+
+
+def test_hello_world_ends_as_in_local_mode(sdk_service: LocalService, tmp_path: Path) -> None:
+    result = drive(sdk_service, tmp_path / "home", "hello")
+    assert result["phase"] == "succeeded", result
+    assert result["outputs"] == result["local_outputs"] == ["Hello, World!"]
+    # show_logs through Run.get: the task's own line, between the runtime's start and end.
+    logs = result["logs"]
+    started, said = logs.index("Flyte runtime started"), logs.index("saying hello to World")
+    assert started < said < logs.index("exited with code 0")
+    # The code bundle and the inputs were stored under the service's data folder.
+    blobs = sdk_service.data_dir / "blobs"
+    assert any(p.name.endswith(".tar.gz") for p in blobs.rglob("*")), list(blobs.rglob("*"))
+
+
+def test_a_failing_task_fails_the_run_with_its_error(sdk_service: LocalService, tmp_path: Path) -> None:
+    result = drive(sdk_service, tmp_path / "home", "failing")
+    local = result["local"]
+    assert not local["ok"], local
+    assert result["phase"] == "failed", result
+    # Local mode raises RuntimeUserError(code="ValueError", message); the run records the same.
+    assert local["error"]["type"] == "RuntimeUserError"
+    assert (result["error"]["code"], result["error"]["message"]) == (
+        local["error"]["code"],
+        local["error"]["message"],
+    )
+    assert result["error"]["code"] == "ValueError"
+    assert result["error"]["message"] == "x is 3, it must be at least 10"
+    assert result["error"]["kind"] == KIND_USER
+    assert "checking x" in result["logs"]
+
+
+def test_abort_through_the_sdk_stops_the_task(sdk_service: LocalService, tmp_path: Path) -> None:
+    pid_file = tmp_path / "task.pid"
+    result = drive(sdk_service, tmp_path / "home", "abort", str(pid_file))
+    assert result["phase_before"] == "running", result
+    assert result["phase"] == "aborted", result
+    pid = int(pid_file.read_text())
+    # Aborted means the process is gone, not only the phase (the runtime has no SIGTERM handler).
+    assert not pid_alive(pid), f"the task process {pid} outlived the abort"
+
+
+def test_unsupported_features_are_named(sdk_service: LocalService, tmp_path: Path) -> None:
+    result = drive(sdk_service, tmp_path / "home", "unsupported")
+    gpu, secret = result["gpu"], result["secret"]
+    assert not gpu["ok"] and not secret["ok"], result
+    assert "requests a GPU or accelerator" in gpu["error"]["message"], gpu
+    assert "requests secrets (api-key)" in secret["error"]["message"], secret
+    assert "UNKNOWN" not in json.dumps(result)
