@@ -118,8 +118,13 @@ class Door:
             return
         if self.uploads is not None and scope["path"].startswith(UPLOAD_PREFIX):
             # The uploads bound their own size; the exchange only drains what they leave.
-            uploading = _Exchange(receive, send, 2**62)
-            await self.uploads(scope, uploading.receive, uploading.send)
+            if scope.get("http_version", "1.1").startswith("1"):
+                # HTTP/1.1 closes the connection after an early answer: nothing to drain (and
+                # the client of a refused upload may never send its body).
+                await self.uploads(scope, receive, send)
+            else:
+                uploading = _Exchange(receive, send, 2**62)
+                await self.uploads(scope, uploading.receive, uploading.send)
             return
         exchange = _Exchange(receive, send, self.max_body)
         if self.token is not None and not hmac.compare_digest(_bearer(scope), self.token):

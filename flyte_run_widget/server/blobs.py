@@ -106,10 +106,13 @@ class Blobs:
 
     async def handle_put(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         status, message = await self._put(scope, receive)
-        await send(
-            {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]}
-        )
-        await send({"type": "http.response.body", "body": message.encode(), "more_body": False})
+        body = message.encode()
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def _put(self, scope: dict[str, Any], receive: Any) -> tuple[int, str]:
         if scope.get("method") != "PUT":
