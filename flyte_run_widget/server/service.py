@@ -24,6 +24,7 @@ from grpc.aio import ServicerContext as Context
 from ..common import phase as phases
 from ..common.idl import new_run
 from . import faults, model
+from .action_tree_service import ActionTreeCalls
 from .executor import Executor
 from .hub import ALL_RUNS, Hub, action_key, run_key, tree_key
 from .listing import build_query
@@ -59,7 +60,7 @@ def new_run_name() -> str:
     return "r" + "".join(secrets.choice(_ALPHABET) for _ in range(9))
 
 
-class RunService(rs_grpc.RunServiceServicer):
+class RunService(ActionTreeCalls, rs_grpc.RunServiceServicer):  # type: ignore[misc]
     def __init__(self, store: Store, hub: Hub, executor: Executor) -> None:
         self.store = store
         self.hub = hub
@@ -240,26 +241,6 @@ class RunService(rs_grpc.RunServiceServicer):
             lambda row: rs.WatchActionDetailsResponse(details=_bounded(row.details)),
         ):
             yield message  # type: ignore[misc]
-
-    @faults.streaming
-    async def WatchActions(
-        self, request: rs.WatchActionsRequest, context: Context
-    ) -> AsyncIterator[rs.WatchActionsResponse]:
-        def build(row: RunRow) -> rs.WatchActionsResponse:
-            action = row.run().action
-            return rs.WatchActionsResponse(
-                enriched_actions=[rd.EnrichedAction(action=action, meets_filter=True)]
-            )
-
-        async for message in self._watch_changes(lambda: self.find(request.run_id), build):
-            yield message  # type: ignore[misc]
-
-    @faults.unary
-    async def ListActions(self, request: rs.ListActionsRequest, context: Context) -> rs.ListActionsResponse:
-        # Each run here has exactly one action, its root.
-        row = self.find(request.run_id)
-        actions = [] if request.request.token else [row.run().action]
-        return rs.ListActionsResponse(actions=actions, token="")
 
     # -- many runs ------------------------------------------------------------------------
 
