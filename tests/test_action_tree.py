@@ -9,7 +9,7 @@ import asyncio
 import grpc
 import pytest
 from flyteidl2.workflow import run_service_pb2 as rs
-from tree_support import P, actions, by_task, phase_name, run_id, stub, tree_service  # noqa: F401
+from tree_support import P, actions, by_task, phase_name, run_id, stub
 
 import flyte_run_widget as frw
 from flyte_run_widget.errors import RunFailedError
@@ -146,9 +146,7 @@ def test_list_actions_refuses_filters_it_does_not_support(tree_service):
     run = frw.run(grandchild, x=1)
     run.wait()
     flt = list_pb2.Filter(function=list_pb2.Filter.CONTAINS, field="name", values=["a"])
-    request = rs.ListActionsRequest(
-        run_id=run_id(run.name), request=list_pb2.ListRequest(filters=[flt])
-    )
+    request = rs.ListActionsRequest(run_id=run_id(run.name), request=list_pb2.ListRequest(filters=[flt]))
     with pytest.raises(grpc.RpcError) as info:
         stub(tree_service).ListActions(request)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -1,17 +1,16 @@
-"""Shared by the action-tree tests: a service with a child-action limit, a gRPC stub, polling
-for a condition (never a fixed sleep), and reading the tree."""
+"""Shared by the action-tree tests (their service is conftest's ``tree_service``): a gRPC stub,
+polling for a condition (never a fixed sleep), and reading the tree."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import grpc
 import psutil
-import pytest
 from conftest import LocalService
 from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.common import list_pb2, phase_pb2
@@ -19,21 +18,9 @@ from flyteidl2.workflow import run_definition_pb2 as rd
 from flyteidl2.workflow import run_service_pb2 as rs
 from flyteidl2.workflow import run_service_pb2_grpc
 
-import flyte_run_widget as frw
-
 P = phase_pb2
 T = TypeVar("T")
 PROJECT, DOMAIN = "treeproj", "development"
-
-
-@pytest.fixture
-def tree_service(tmp_path: Path) -> Iterator[LocalService]:
-    svc = LocalService(tmp_path / "data", args=["--max-child-actions", "6"])
-    frw.init(svc.endpoint, project=PROJECT, domain=DOMAIN)
-    try:
-        yield svc
-    finally:
-        svc.stop()
 
 
 def stub(service: LocalService) -> run_service_pb2_grpc.RunServiceStub:
