@@ -58,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tasks that may run at once; later runs wait QUEUED until one ends (default 0: no limit)",
     )
     parser.add_argument(
+        "--max-child-actions",
+        type=int,
+        default=0,
+        help="child actions (tasks started by running tasks) that may run at once; the others wait"
+        " QUEUED (default 0: as many as the machine has cores)",
+    )
+    parser.add_argument(
         "--flyte-python",
         default=None,
         help="the Python (with the flyte SDK installed) that runs tasks written with the flyte SDK"
@@ -73,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
         if args.max_running < 0:
             print("error: --max-running must be 0 (no limit) or more", file=sys.stderr)
             return 2
+        if args.max_child_actions < 0:
+            print("error: --max-child-actions must be 0 (as many as cores) or more", file=sys.stderr)
+            return 2
         serve(
             args.host,
             args.port,
@@ -82,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             server_kind=args.server,
             max_running=args.max_running,
             flyte_python=args.flyte_python,
+            max_children=args.max_child_actions,
         )
     except ServeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -31,10 +31,6 @@ class Layout:
     def action_dir(self, run: str, action: str) -> Path:
         return self.root / "runs" / check_name(run) / check_name(action, "action name")
 
-    def run_base(self, run: str) -> Path:
-        """Where the flyte SDK's runtime keeps a run's data (its ``_U_RUN_BASE``)."""
-        return self.root / "runs" / check_name(run) / "_run_base"
-
     def inputs_file(self, run: str, action: str) -> Path:
         return self.action_dir(run, action) / "inputs.pb"
 

@@ -5,9 +5,9 @@ and the command and environment their runtime (``a0``) needs.
     if is_flyte_runtime(container): argv = runtime_argv(python, container.args)
 
 The runtime's contract (flyte 2.12.1, ``flyte/_bin/runtime.py``): an empty command and args
-starting with ``a0``; ``_U_RUN_BASE`` and a non-empty ``_U_ORG_NAME`` always; the service's
-endpoint in ``_U_EP_OVERRIDE`` (plain text needs ``_U_INSECURE=true``) for sub-tasks; local
-paths need ``FSSPEC_FILE_AUTO_MKDIR=true`` (the runtime writes into folders it never creates).
+starting with ``a0``, run by a Python that has flyte. The environment it needs (``_U_RUN_BASE``,
+``_U_ORG_NAME``, ``_U_EP_OVERRIDE``, ``FSSPEC_FILE_AUTO_MKDIR``, ...) every task gets
+(``task_env.py``).
 """
 
 from __future__ import annotations
@@ -139,32 +139,10 @@ def runtime_argv(python: FlytePython, args: list[str]) -> list[str]:
     return [python.path, "-m", "flyte._bin.runtime", *args]
 
 
-def runtime_env(
-    *,
-    python: FlytePython,
-    endpoint: str,
-    insecure: bool,
-    org: str,
-    project: str,
-    domain: str,
-    run_base: str,
-    run: str,
-    action: str,
-    attempt: int,
-    path: str,
-) -> dict[str, str]:
+def runtime_env(python: FlytePython, attempt: int, path: str) -> dict[str, str]:
+    """What the flyte runtime needs beyond every task's environment (``task_env``)."""
     return {
-        "_U_RUN_BASE": run_base,
-        "_U_ORG_NAME": org or "local",
-        "_U_EP_OVERRIDE": endpoint,
-        "_U_INSECURE": "true" if insecure else "false",
-        "FLYTE_INTERNAL_EXECUTION_PROJECT": project,
-        "FLYTE_INTERNAL_EXECUTION_DOMAIN": domain,
-        "RUN_NAME": run,
-        "ACTION_NAME": action,
-        "FLYTE_ATTEMPT_NUMBER": str(attempt - 1),
-        "FSSPEC_FILE_AUTO_MKDIR": "true",
-        "DO_NOT_TRACK": "1",
+        "FLYTE_ATTEMPT_NUMBER": str(attempt - 1),  # counted from 0 by the SDK
         # Sub-processes a task starts find the same environment's programs first.
         "PATH": os.pathsep.join(p for p in (python.bin_dir(), path) if p),
     }
