@@ -5,7 +5,8 @@ Run by ``tests/test_sdk_programs.py`` with the SDK's own interpreter (``FRW_SDK2
 
     python tests/sdk_programs_client.py ENDPOINT SCENARIO [ARGS...]
 
-Scenarios: ``hello``, ``failing``, ``abort PID_FILE``, ``unsupported``.
+Scenarios: ``hello``, ``failing``, ``fanout``, ``parent_fails``, ``abort PID_FILE``,
+``unsupported``.
 """
 
 from __future__ import annotations
@@ -98,6 +99,43 @@ def failing(endpoint: str) -> dict[str, Any]:
     return result
 
 
+def tree(name: str) -> list[dict[str, Any]]:
+    """The run's actions as the SDK lists them (ListActions)."""
+    from flyte.remote import Action
+
+    return [
+        {
+            "name": a.name,
+            "phase": a.phase.value,
+            "parent": a.pb2.metadata.parent,
+            "group": a.pb2.metadata.group,
+        }
+        for a in Action.listall(for_run_name=name)
+    ]
+
+
+def fanout(endpoint: str) -> dict[str, Any]:
+    import fanout as program
+    import flyte
+
+    local_mode()
+    local = flyte.run(program.main, n=10).outputs()
+    run, result = run_remote(endpoint, program.main, n=10)
+    result.update(outputs=list(run.outputs()), local_outputs=list(local), tree=tree(run.name))
+    return result
+
+
+def parent_fails(endpoint: str) -> dict[str, Any]:
+    import flyte
+    import parent_fails as program
+
+    local_mode()
+    result: dict[str, Any] = {"local": attempt(lambda: flyte.run(program.main, x=5).outputs())}
+    run, remote = run_remote(endpoint, program.main, x=5)
+    result.update(remote, error=remote_error(run), tree=tree(run.name))
+    return result
+
+
 def abort(endpoint: str, pid_file: str) -> dict[str, Any]:
     import flyte
     import sleeper as program
@@ -138,9 +176,15 @@ def unsupported(endpoint: str) -> dict[str, Any]:
 
 def main() -> int:
     endpoint, scenario, *args = sys.argv[1:]
-    result = {"hello": hello, "failing": failing, "abort": abort, "unsupported": unsupported}[scenario](
-        endpoint, *args
-    )
+    scenarios = {
+        "hello": hello,
+        "failing": failing,
+        "fanout": fanout,
+        "parent_fails": parent_fails,
+        "abort": abort,
+        "unsupported": unsupported,
+    }
+    result = scenarios[scenario](endpoint, *args)
     import flyte
 
     result["flyte_version"] = flyte.__version__

@@ -101,6 +101,34 @@ def test_a_failing_task_fails_the_run_with_its_error(sdk_service: LocalService, 
     assert "checking x" in result["logs"]
 
 
+def test_a_fan_out_in_a_group_ends_as_in_local_mode(sdk_service: LocalService, tmp_path: Path) -> None:
+    result = drive(sdk_service, tmp_path / "home", "fanout")
+    assert result["phase"] == "succeeded", result
+    assert result["outputs"] == result["local_outputs"] == [sum(i * i for i in range(10))]
+    # The tree through the SDK: the root and its 10 children, each in the group, all done.
+    actions = {a["name"]: a for a in result["tree"]}
+    assert actions["a0"]["phase"] == "succeeded"
+    children = [a for a in result["tree"] if a["name"] != "a0"]
+    assert len(children) == 10, result["tree"]
+    assert {(a["parent"], a["group"], a["phase"]) for a in children} == {("a0", "squares", "succeeded")}
+
+
+def test_a_failing_sub_task_fails_its_parent_as_in_local_mode(
+    sdk_service: LocalService, tmp_path: Path
+) -> None:
+    result = drive(sdk_service, tmp_path / "home", "parent_fails")
+    local = result["local"]
+    assert not local["ok"] and local["error"]["type"] == "RuntimeUserError", local
+    assert result["phase"] == "failed", result
+    assert (result["error"]["code"], result["error"]["message"]) == (
+        local["error"]["code"],
+        local["error"]["message"],
+    )
+    assert result["error"]["message"] == "5 is more than 2"
+    (child,) = [a for a in result["tree"] if a["name"] != "a0"]
+    assert (child["parent"], child["phase"]) == ("a0", "failed"), result["tree"]
+
+
 def test_abort_through_the_sdk_stops_the_task(sdk_service: LocalService, tmp_path: Path) -> None:
     pid_file = tmp_path / "task.pid"
     result = drive(sdk_service, tmp_path / "home", "abort", str(pid_file))
