@@ -6,7 +6,7 @@ Run by ``tests/test_sdk_programs.py`` with the SDK's own interpreter (``FRW_SDK2
     python tests/sdk_programs_client.py ENDPOINT SCENARIO [ARGS...]
 
 Scenarios: ``hello``, ``failing``, ``fanout``, ``parent_fails``, ``abort PID_FILE``,
-``unsupported``.
+``abort_fanout PID_DIR CHILDREN``, ``unsupported``.
 """
 
 from __future__ import annotations
@@ -162,16 +162,41 @@ def abort(endpoint: str, pid_file: str) -> dict[str, Any]:
     }
 
 
+def abort_fanout(endpoint: str, pid_dir: str, children: str) -> dict[str, Any]:
+    import flyte
+    import sleepy_fanout as program
+    from flyte.remote import Run
+
+    on_service(endpoint)
+    # The run's env_vars reach every sub-task too (EnqueueAction carries no run spec).
+    run = flyte.with_runcontext(env_vars={"PID_DIR": pid_dir}).run(program.main, n=int(children))
+    expected = int(children) + 1
+    deadline = time.monotonic() + 180
+    while len(list(Path(pid_dir).iterdir())) < expected and time.monotonic() < deadline:
+        time.sleep(0.1)  # polls files other processes write: nothing to await
+    fetched = Run.get(run.name)
+    fetched.abort(reason="fan-out stopped by the programs test")
+    waiting = threading.Thread(target=fetched.wait, kwargs={"quiet": True}, daemon=True)
+    waiting.start()
+    waiting.join(ABORT_TIMEOUT)
+    return {"name": run.name, "phase": Run.get(run.name).phase.value, "tree": tree(run.name)}
+
+
 def unsupported(endpoint: str) -> dict[str, Any]:
     import flyte
     import gpu
+    import gpu_child
     import needs_secret
 
     on_service(endpoint)
-    return {
+    result = {
         "gpu": attempt(lambda: flyte.run(gpu.main).name),
         "secret": attempt(lambda: flyte.run(needs_secret.main).name),
     }
+    run = flyte.run(gpu_child.main, x=1)
+    run.wait(quiet=True)
+    result["gpu_child"] = {"phase": run.phase.value, "error": remote_error(run)}
+    return result
 
 
 def main() -> int:
@@ -182,6 +207,7 @@ def main() -> int:
         "fanout": fanout,
         "parent_fails": parent_fails,
         "abort": abort,
+        "abort_fanout": abort_fanout,
         "unsupported": unsupported,
     }
     result = scenarios[scenario](endpoint, *args)

@@ -139,10 +139,27 @@ def test_abort_through_the_sdk_stops_the_task(sdk_service: LocalService, tmp_pat
     assert not pid_alive(pid), f"the task process {pid} outlived the abort"
 
 
+def test_abort_of_a_fan_out_stops_every_sub_task(sdk_service: LocalService, tmp_path: Path) -> None:
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    result = drive(sdk_service, tmp_path / "home", "abort_fanout", str(pid_dir), "2")
+    assert result["phase"] == "aborted", result
+    pids = {p.name: int(p.read_text()) for p in pid_dir.iterdir()}
+    assert set(pids) == {"parent", "child-0", "child-1"}, pids
+    # The task runtime stops none of its children itself: the service must have.
+    assert not [name for name, pid in pids.items() if pid_alive(pid)], pids
+    children = [a for a in result["tree"] if a["name"] != "a0"]
+    assert len(children) == 2 and {a["phase"] for a in children} == {"aborted"}, result["tree"]
+
+
 def test_unsupported_features_are_named(sdk_service: LocalService, tmp_path: Path) -> None:
     result = drive(sdk_service, tmp_path / "home", "unsupported")
     gpu, secret = result["gpu"], result["secret"]
     assert not gpu["ok"] and not secret["ok"], result
     assert "requests a GPU or accelerator" in gpu["error"]["message"], gpu
     assert "requests secrets (api-key)" in secret["error"]["message"], secret
+    # A sub-task asking for a GPU fails its parent at once, with the same message.
+    child = result["gpu_child"]
+    assert child["phase"] == "failed", child
+    assert "task 'gpu_child.train' requests a GPU or accelerator" in child["error"]["message"], child
     assert "UNKNOWN" not in json.dumps(result)

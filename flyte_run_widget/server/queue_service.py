@@ -25,6 +25,7 @@ from ..common.idl import error_code
 from . import faults, model
 from .hub import action_key, tree_key
 from .paths import check_name
+from .sdk_tasks import unsupported
 from .service import MAX_SPEC_BYTES, RunService
 from .store import ROOT_ACTION, local_path
 from .tree_store import Change, changed_actions, phase_of
@@ -62,11 +63,11 @@ class QueueService:
                 " only (traces and conditions are not supported)"
             )
         spec = request.task.spec
-        if not spec.task_template.HasField("container"):
-            raise faults.invalid(
-                "the child's task spec has no task_template.container: the local Run service runs"
-                " container tasks as local processes only"
-            )
+        # INVALID_ARGUMENT, not FAILED_PRECONDITION: the controller fails that child with the
+        # message at once (it retries other codes).
+        problem = unsupported(spec)
+        if problem is not None:
+            raise faults.invalid(problem)
         if spec.ByteSize() > MAX_SPEC_BYTES:
             raise faults.invalid(
                 f"the child's task spec is {spec.ByteSize():,} bytes; at most {MAX_SPEC_BYTES:,}"
