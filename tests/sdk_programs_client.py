@@ -122,7 +122,22 @@ def fanout(endpoint: str) -> dict[str, Any]:
     local = flyte.run(program.main, n=10).outputs()
     run, result = run_remote(endpoint, program.main, n=10)
     result.update(outputs=list(run.outputs()), local_outputs=list(local), tree=tree(run.name))
+    result["child_logs"] = child_logs(run.name)
     return result
+
+
+def child_logs(name: str) -> dict[str, str]:
+    """Each sub-task's log, as ``Action.show_logs`` prints it."""
+    from flyte.remote import Action
+
+    logs = {}
+    for action in Action.listall(for_run_name=name):
+        if action.name != "a0":
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                action.show_logs(raw=True)
+            logs[action.name] = printed.getvalue()
+    return logs
 
 
 def parent_fails(endpoint: str) -> dict[str, Any]:

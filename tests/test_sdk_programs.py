@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -111,6 +112,9 @@ def test_a_fan_out_in_a_group_ends_as_in_local_mode(sdk_service: LocalService, t
     children = [a for a in result["tree"] if a["name"] != "a0"]
     assert len(children) == 10, result["tree"]
     assert {(a["parent"], a["group"], a["phase"]) for a in children} == {("a0", "squares", "succeeded")}
+    # Each sub-task's own log, through Action.show_logs.
+    said = sorted(int(m) for log in result["child_logs"].values() for m in re.findall(r"squaring (\d+)", log))
+    assert said == list(range(10)), result["child_logs"]
 
 
 def test_a_failing_sub_task_fails_its_parent_as_in_local_mode(
