@@ -20,7 +20,7 @@ def main() -> int:
     import fanout
     import flyte
     import hello
-    from flyte.remote import Action
+    from flyte.remote import Action, ActionDetails
     from flyteidl2.common.phase_pb2 import ACTION_PHASE_INITIALIZING as INITIALIZING
 
     result: dict[str, list[float]] = {
@@ -56,7 +56,7 @@ def main() -> int:
             if key == "child":
                 # Each child does no work: from its process start (INITIALIZING) to its end is
                 # overhead; before that it waited for a child slot.
-                attempt = action.details().pb2.attempts[-1]
+                attempt = ActionDetails.get_details(action.action_id).pb2.attempts[-1]
                 begun = [t for t in attempt.phase_transitions if t.phase == INITIALIZING]
                 if begun:
                     life = attempt.end_time.ToNanoseconds() - begun[0].start_time.ToNanoseconds()
