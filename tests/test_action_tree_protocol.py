@@ -6,21 +6,28 @@ update, and the stream's end with its parent."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
+import grpc
 import pytest
-from conftest import LocalService, ServiceClient, python_task
+from conftest import TOKEN, LocalService, ServiceClient, python_task
 from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.common import phase_pb2
 from flyteidl2.workflow import queue_service_pb2 as qs
 from flyteidl2.workflow import run_definition_pb2 as rd
+from flyteidl2.workflow import run_service_pb2 as rs
+from flyteidl2.workflow import run_service_pb2_grpc as rs_grpc
 from flyteidl2.workflow import state_service_pb2 as ss
+from flyteidl2.workflow import state_service_pb2_grpc as ss_grpc
 from flyteidl2.workflow.queue_service_connect import QueueServiceClient
 from flyteidl2.workflow.state_service_connect import StateServiceClient
 from pyqwest import Client as HTTPClient
 from pyqwest import HTTPTransport, HTTPVersion
+
+import flyte_run_widget as frw
 
 P = phase_pb2
 GATED_ROOT = "import os, sys, time\nwhile not os.path.exists(sys.argv[1]):\n    time.sleep(0.02)\n"
@@ -64,7 +71,7 @@ def test_queue_and_state_services_as_the_sdk_controller_uses_them(
 
     async def go() -> None:
         watch = state.watch(ss.WatchRequest(parent_action_id=ids.ActionIdentifier(run=run, name="a0")))
-        first = await anext(watch)  # no children yet: the sentinel alone
+        first = await asyncio.wait_for(anext(watch), 60)  # no children yet: the sentinel alone
         assert first.control_message.sentinel
         await queue.enqueue_action(_enqueue(run, "c1", base))
         assert await _code(queue.enqueue_action(_enqueue(run, "c1", base))) == Code.ALREADY_EXISTS
@@ -107,3 +114,41 @@ def test_queue_and_state_services_as_the_sdk_controller_uses_them(
         assert await _code(queue.enqueue_action(_enqueue(run, "c6", base))) == Code.ABORTED
 
     asyncio.run(go())
+
+
+@frw.task
+async def child_value(x: int) -> int:
+    return x + 1
+
+
+@frw.task
+async def parent_with_token() -> list[str]:
+    # What the task was given to call the service back, and that it works for children.
+    return [os.environ.get("FLYTE_RUN_WIDGET_TASK_TOKEN", ""), str(await child_value(1))]
+
+
+def test_tasks_call_back_with_a_token_good_for_child_actions_only(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    service = LocalService(tmp_path / "data", args=["--token-file", str(token_file)])
+    try:
+        frw.init(service.endpoint, api_key=TOKEN, project="treeproj", domain="development")
+        run = frw.run(parent_with_token)
+        run.wait()
+        assert run.phase == "succeeded", run.details().pb2.action.error_info
+        task_token, value = run.outputs()[0]
+        assert value == "2" and task_token and task_token != TOKEN
+        channel = grpc.insecure_channel(service.endpoint)
+        auth = [("authorization", f"Bearer {task_token}")]
+        runs = rs_grpc.RunServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            runs.ListRuns(rs.ListRunsRequest(), metadata=auth)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        # ... but the child-action services take it.
+        state = ss_grpc.StateServiceStub(channel)
+        parent = ids.ActionIdentifier(run=run.action_id.run, name="a0")
+        first = next(iter(state.Watch(ss.WatchRequest(parent_action_id=parent), metadata=auth, timeout=60)))
+        assert first.action_update.phase == P.ACTION_PHASE_SUCCEEDED
+    finally:
+        service.stop()

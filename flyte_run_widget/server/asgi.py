@@ -97,6 +97,8 @@ class Door:
         token: str | None = None,
         max_body: int = _MAX_BODY,
         uploads: Any = None,
+        task_token: str | None = None,
+        task_services: Iterable[str] = (),
     ) -> None:
         self.apps = {app.path: app for app in apps}
         self.token = token.encode() if token else None
@@ -104,6 +106,9 @@ class Door:
         # An ASGI app for ``/upload/...`` (blobs.Blobs.handle_put): its URLs are signed, and
         # the flyte SDK sends no token to a signed URL.
         self.uploads = uploads
+        # A second token, good only for ``task_services`` (what task processes call back).
+        self.task_token = task_token.encode() if task_token else None
+        self.task_services = frozenset(task_services)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -127,10 +132,10 @@ class Door:
                 await self.uploads(scope, uploading.receive, uploading.send)
             return
         exchange = _Exchange(receive, send, self.max_body)
-        if self.token is not None and not hmac.compare_digest(_bearer(scope), self.token):
+        service = scope["path"].rpartition("/")[0]
+        if self.token is not None and not self._allowed(_bearer(scope), service):
             await send_error(scope, exchange.send, Code.UNAUTHENTICATED, REFUSAL)
             return
-        service = scope["path"].rpartition("/")[0]
         app = self.apps.get(service)
         if app is None:
             message = f"{service.lstrip('/')} is not served here"
@@ -141,6 +146,13 @@ class Door:
             await send_error(scope, exchange.send, Code.RESOURCE_EXHAUSTED, exchange.too_large())
             return
         await app(scope, exchange.receive, exchange.send)
+
+    def _allowed(self, bearer: bytes, service: str) -> bool:
+        assert self.token is not None
+        if hmac.compare_digest(bearer, self.token):
+            return True
+        task = self.task_token is not None and hmac.compare_digest(bearer, self.task_token)
+        return task and service in self.task_services
 
 
 class _Exchange:
