@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LocalService, skip_or_fail
+from conftest import FixedPortService, LocalService, skip_or_fail
 
 from flyte_run_widget.common.pids import pid_alive
 
@@ -39,6 +40,16 @@ def sdk_service(tmp_path: Path) -> Iterator[LocalService]:
         yield svc
     finally:
         svc.stop()
+
+
+class FixedSdkService(FixedPortService):
+    """Restarted on the same port: the SDK's upload cache is keyed by the endpoint."""
+
+    def __init__(self, data_dir: Path, args: list[str]) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        LocalService.__init__(self, data_dir, args=args)
 
 
 def drive(service: LocalService, home: Path, scenario: str, *args: str) -> dict[str, Any]:
@@ -83,6 +94,25 @@ def test_hello_world_ends_as_in_local_mode(sdk_service: LocalService, tmp_path: 
     # The code bundle and the inputs were stored under the service's data folder.
     blobs = sdk_service.data_dir / "blobs"
     assert any(p.name.endswith(".tar.gz") for p in blobs.rglob("*")), list(blobs.rglob("*"))
+
+
+def test_a_bundle_the_sdk_remembers_is_still_there_after_a_restart(tmp_path: Path) -> None:
+    if not SDK_PYTHON:
+        skip_or_fail("FRW_SDK212_PYTHON is not set (scripts/test sets it)")
+    service = FixedSdkService(tmp_path / "data", ["--flyte-python", SDK_PYTHON])
+    try:
+        first = drive(service, tmp_path / "home", "hello")
+        bundles = list((service.data_dir / "blobs").rglob("*.tar.gz"))
+        stamps = {p: p.stat().st_mtime_ns for p in bundles}
+        service.restart()
+        # Same endpoint and home: the SDK finds the upload in its cache and sends only its URI.
+        second = drive(service, tmp_path / "home", "hello")
+    finally:
+        service.stop()
+    assert (first["phase"], second["phase"]) == ("succeeded", "succeeded"), second
+    assert second["outputs"] == ["Hello, World!"]
+    assert len(bundles) == 1
+    assert {p: p.stat().st_mtime_ns for p in bundles} == stamps  # not uploaded again
 
 
 def test_a_failing_task_fails_the_run_with_its_error(sdk_service: LocalService, tmp_path: Path) -> None:
