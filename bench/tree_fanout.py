@@ -4,8 +4,8 @@ a short process (`python -c pass`), at most --limit running at once. Measures wh
 bookkeeping costs while thousands wait QUEUED, not how fast processes start:
 
   enqueue           wall time and rate of the N EnqueueAction calls
-  probe             GetRunDetails round trips while the queue is full (p50/p99, ms): the event
-                    loop stays responsive
+  probe             GetRunDetails round trips while the N are enqueued (64 calls in flight) and
+                    on the idle service before (p50/p99, ms)
   RSS               the service's resident memory before and after the N are queued
   ListActions page  one page of 100 children (ms)
   WatchActions      the snapshot of the whole tree to a client (s, batches)
@@ -96,6 +96,11 @@ async def main(n: int, limit: int) -> None:
                 probes.append((time.perf_counter() - t) * 1000)
                 await asyncio.sleep(0.02)
 
+        idle: list[float] = []
+        for _ in range(50):  # the same call on the idle service, for comparison
+            t = time.perf_counter()
+            await runs.GetRunDetails(rs.GetRunDetailsRequest(run_id=run))
+            idle.append((time.perf_counter() - t) * 1000)
         prober = asyncio.create_task(probe())
         sem = asyncio.Semaphore(64)
 
@@ -139,11 +144,13 @@ async def main(n: int, limit: int) -> None:
         proc.wait()
         shutil.rmtree(data, ignore_errors=True)
     probes.sort()
+    idle.sort()
     print(f"children {n:,}, --max-child-actions {limit}")
     print(f"enqueue           {enqueue_s:.1f} s ({n / enqueue_s:,.0f}/s)")
     print(
         f"probe             p50 {statistics.median(probes):.1f} ms, p99 {probes[int(len(probes) * 0.99)]:.1f} ms ({len(probes)} calls)"
     )
+    print(f"probe, idle       p50 {statistics.median(idle):.1f} ms, max {idle[-1]:.1f} ms")
     print(f"RSS               {rss_before:.0f} MiB -> {rss_after:.0f} MiB")
     print(f"ListActions page  {list_ms:.1f} ms")
     print(f"WatchActions      {watch_s:.2f} s for {seen:,} actions in {batches} messages")

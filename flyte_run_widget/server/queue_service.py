@@ -39,7 +39,7 @@ _ERROR_KIND = {
 
 
 def _local(uri: str, what: str) -> str:
-    if uri:
+    if "://" in uri and not uri.startswith("file://"):
         try:
             local_path(uri)
         except ValueError as exc:
