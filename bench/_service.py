@@ -31,7 +31,9 @@ def repo_env() -> dict[str, str]:
 class Service:
     """``python -m flyte_run_widget.server --port 0 --data-dir DIR``; endpoint from server.json."""
 
-    def __init__(self, data_dir: Path, timeout: float = 30, server: str | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, timeout: float = 30, server: str | None = None, args: list[str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         # "connect" (the default server) or "grpcio" (the former one, for comparison); also
         # $FRW_BENCH_SERVER, so that any bench can run against either.
@@ -42,7 +44,8 @@ class Service:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "flyte_run_widget.server", "--port", "0", "--data-dir", str(data_dir)]
-                + (["--server", server] if server else []),
+                + (["--server", server] if server else [])
+                + list(args or []),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

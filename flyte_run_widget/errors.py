@@ -96,3 +96,12 @@ class ServeError(FlyteRunWidgetError):
 
 class NoServiceError(ServiceUnavailableError):
     """No local Run service is running for the data folder asked about."""
+
+
+class ChildActionError(RunFailedError):
+    """A child action (a task called from a running task) ended without a result: failed with an
+    error that could not be raised as it was, aborted, timed out, or could not be started."""
+
+
+class ChildActionUnavailableError(FlyteRunWidgetError, RuntimeError):
+    """A task tried to start a child action where no Run service can run one."""

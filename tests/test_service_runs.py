@@ -314,17 +314,26 @@ def test_run_names(client: ServiceClient) -> None:
 def test_create_run_needs_a_container(client: ServiceClient) -> None:
     no_container = python_task("pass")
     no_container.task_template.ClearField("container")
-    for request in [
-        rs.CreateRunRequest(project_id=ids.ProjectIdentifier(name="p", domain="d"), task_spec=no_container),
-        rs.CreateRunRequest(
-            project_id=ids.ProjectIdentifier(name="p", domain="d"),
-            task_id=task_definition_pb2.TaskIdentifier(name="t"),
+    # What this service cannot run is a precondition it names; a request without an id is invalid.
+    for request, code in [
+        (
+            rs.CreateRunRequest(
+                project_id=ids.ProjectIdentifier(name="p", domain="d"), task_spec=no_container
+            ),
+            grpc.StatusCode.FAILED_PRECONDITION,
         ),
-        rs.CreateRunRequest(task_spec=python_task("pass")),
+        (
+            rs.CreateRunRequest(
+                project_id=ids.ProjectIdentifier(name="p", domain="d"),
+                task_id=task_definition_pb2.TaskIdentifier(name="t"),
+            ),
+            grpc.StatusCode.FAILED_PRECONDITION,
+        ),
+        (rs.CreateRunRequest(task_spec=python_task("pass")), grpc.StatusCode.INVALID_ARGUMENT),
     ]:
         with pytest.raises(grpc.RpcError) as err:
             client.runs.CreateRun(request)
-        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.value.code() == code, err.value.details()
     with pytest.raises(grpc.RpcError) as err:
         client.runs.CreateRun(
             rs.CreateRunRequest(project_id=ids.ProjectIdentifier(name="p"), task_spec=no_container)

@@ -12,6 +12,7 @@ import fcntl
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -24,9 +25,16 @@ from flyteidl2.cluster import service_connect
 from flyteidl2.cluster import service_pb2 as cs
 from flyteidl2.dataproxy import dataproxy_service_connect
 from flyteidl2.dataproxy import dataproxy_service_pb2 as dp
-from flyteidl2.workflow import run_logs_service_connect, run_service_connect
+from flyteidl2.workflow import (
+    queue_service_connect,
+    run_logs_service_connect,
+    run_service_connect,
+    state_service_connect,
+)
+from flyteidl2.workflow import queue_service_pb2 as qs
 from flyteidl2.workflow import run_logs_service_pb2 as rl
 from flyteidl2.workflow import run_service_pb2 as rs
+from flyteidl2.workflow import state_service_pb2 as ss
 
 from ..common.data_dir import SERVER_FILE
 from ..common.keepalive import server_options
@@ -35,17 +43,25 @@ from ..common.version import __version__
 from ..errors import ServeError
 from .asgi import Door, serve_hypercorn
 from .auth import Exposure, TokenAuth, check_exposure, save_token
+from .blobs import Blobs
 from .dataplane import ClusterService, DataProxyService
 from .door import asgi_app
-from .executor import Executor
+from .executor import Executor, SdkSettings
 from .hub import Hub
 from .paths import Layout
 from .preflight import bind, check_data_dir, listen, make_data_dir, remove_tree
+from .queue_service import QueueService, StateService
+from .sdk_tasks import FlytePython
 from .service import RunService, add_to_server
 from .store import Store
 from .tail_logs_service import RunLogsService
+from .task_env import Reach
 
 log = logging.getLogger(__name__)
+
+#: What a task process may call with its task token: starting and following its children.
+TASK_SERVICES = frozenset({"/" + qs.DESCRIPTOR.services_by_name["QueueService"].full_name,
+                           "/" + ss.DESCRIPTOR.services_by_name["StateService"].full_name})  # fmt: skip
 
 SERVER_FILE_VERSION = 1
 _LOCK_FILE = "server.lock"
@@ -96,13 +112,17 @@ async def serve_async(
     exposure: Exposure | None = None,
     server_kind: str = "connect",
     max_running: int = 0,
+    flyte_python: str | None = None,
+    max_children: int = 0,
 ) -> None:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None). Off loopback,
     ``exposure`` must carry a token and TLS (see auth.check_exposure). ``server_kind``
     "connect" (Connect, gRPC and gRPC-Web on one port) or "grpcio" (gRPC only, the former
     server, kept for comparing the two). ``max_running`` > 0 caps the tasks running at once;
-    later runs wait QUEUED. A start that cannot succeed raises ServeError, saying why and what
-    to change, and leaves nothing behind."""
+    later runs wait QUEUED; ``max_children`` > 0 caps the child actions running at once (0: as
+    many as the machine has cores). ``flyte_python`` runs tasks written with the flyte SDK
+    (default: $FLYTE_RUN_WIDGET_FLYTE_PYTHON, else this interpreter). A start that cannot
+    succeed raises ServeError, saying why and what to change, and leaves nothing behind."""
     if data_dir is None:
         raise ValueError("serve needs data_dir: the folder that keeps runs and logs")
     if exposure is None:
@@ -111,6 +131,7 @@ async def serve_async(
     # Everything that can refuse comes before anything is made: a start that fails leaves no
     # data folder, token file or server.json behind.
     check_data_dir(data_dir)
+    python = FlytePython.choose(flyte_python)
     grpc_server: grpc.aio.Server | None = None
     sock: socket.socket | None = None
     if server_kind == "grpcio":
@@ -133,17 +154,32 @@ async def serve_async(
         store = Store(layout.db)
         undo.callback(store.close)
         hub = Hub()
-        executor = Executor(layout, store, hub, grace=grace, max_running=max_running)
+        # Tasks call back on loopback, whatever address the service listens on.
+        # Tasks get a token of their own, good for the child-action services only: the
+        # service's token never enters a task's environment.
+        task_token = secrets.token_urlsafe(32) if exposure.token else None
+        reach = Reach(_loopback(host, bound), tls=exposure.tls is not None, token=task_token)
+        executor = Executor(
+            layout,
+            store,
+            hub,
+            grace=grace,
+            max_running=max_running,
+            max_children=max_children,
+            reach=reach,
+            sdk=SdkSettings(python),
+        )
         recovered = executor.recover()
         if recovered:
-            log.warning("ended %d run(s) left unfinished by a previous service", recovered)
-        runs = RunService(store, hub, executor)
+            log.warning("ended %d action(s) left unfinished by a previous service", recovered)
+        blobs = Blobs(layout.root / "blobs")
+        runs = RunService(store, hub, executor, blobs)
         logs = RunLogsService(runs, layout, hub)
         if grpc_server is not None:
             # Not the generated add_*_to_server: unparseable requests must get INVALID_ARGUMENT
             # (an UNKNOWN makes Flyte 2.0 clients start an OAuth flow), and TailLogs answers raw
             # bytes.
-            add_to_server(grpc_server, runs, logs)
+            add_to_server(grpc_server, runs, logs, (qs, QueueService(runs)), (ss, StateService(runs)))
             await grpc_server.start()
         endpoint = f"{host}:{bound}"
         server_file = write_server_file(data_dir, endpoint)
@@ -167,7 +203,8 @@ async def serve_async(
         if sock is None:
             await stop.wait()
         else:
-            await serve_hypercorn(connect_door(runs, logs, exposure.token), sock, exposure.tls, stop)
+            door = connect_door(runs, logs, exposure.token, task_token, blobs, tls=exposure.tls is not None)
+            await serve_hypercorn(door, sock, exposure.tls, stop)
     finally:
         log.info("stopping")
         with contextlib.suppress(FileNotFoundError):
@@ -188,6 +225,8 @@ def serve(
     exposure: Exposure | None = None,
     server_kind: str = "connect",
     max_running: int = 0,
+    flyte_python: str | None = None,
+    max_children: int = 0,
 ) -> None:
     """Run the local Run service in this process until SIGINT or SIGTERM.
 
@@ -197,7 +236,15 @@ def serve(
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     asyncio.run(
         serve_async(
-            host, port, data_dir, grace, exposure=exposure, server_kind=server_kind, max_running=max_running
+            host,
+            port,
+            data_dir,
+            grace,
+            exposure=exposure,
+            server_kind=server_kind,
+            max_running=max_running,
+            flyte_python=flyte_python,
+            max_children=max_children,
         )
     )
 
@@ -213,21 +260,41 @@ def _grpcio_server(exposure: Exposure) -> grpc.aio.Server:
     )
 
 
-def connect_door(runs: RunService, logs: RunLogsService, token: str | None) -> Door:
-    """Every service this process implements, behind connectrpc's generated applications."""
+def connect_door(
+    runs: RunService,
+    logs: RunLogsService,
+    token: str | None,
+    task_token: str | None = None,
+    blobs: Blobs | None = None,
+    tls: bool = False,
+) -> Door:
+    """Every service this process implements, behind connectrpc's generated applications, and
+    the upload route."""
     return Door(
         [
             asgi_app(run_service_connect.RunServiceASGIApplication, runs, _service(rs)),
             asgi_app(run_logs_service_connect.RunLogsServiceASGIApplication, logs, _service(rl)),
+            # What running tasks call to start and follow their children.
+            asgi_app(queue_service_connect.QueueServiceASGIApplication, QueueService(runs), _service(qs)),
+            asgi_app(state_service_connect.StateServiceASGIApplication, StateService(runs), _service(ss)),
             asgi_app(service_connect.ClusterServiceASGIApplication, ClusterService(), _service(cs)),
             asgi_app(
                 dataproxy_service_connect.DataProxyServiceASGIApplication,
-                DataProxyService(runs, logs),
+                DataProxyService(runs, logs, blobs, tls),
                 _service(dp),
             ),
         ],
         token=token,
+        uploads=blobs.handle_put if blobs is not None else None,
+        task_token=task_token,
+        task_services=TASK_SERVICES,
     )
+
+
+def _loopback(host: str, port: int) -> str:
+    if host in ("0.0.0.0", "", "::", "[::]"):
+        return f"127.0.0.1:{port}"
+    return f"{host}:{port}"
 
 
 def _service(module: Any) -> Any:

@@ -28,6 +28,7 @@ from connectrpc.errors import ConnectError
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
+from .blobs import UPLOAD_PREFIX
 from .door import MAX_REQUEST
 
 # An envelope's header and a little slack on top of the largest message.
@@ -90,10 +91,24 @@ async def send_error(scope: dict[str, Any], send: Any, code: Code, message: str)
 class Door:
     """Routes ``/<service>/<method>`` to the generated application of ``<service>``."""
 
-    def __init__(self, apps: Iterable[Any], token: str | None = None, max_body: int = _MAX_BODY) -> None:
+    def __init__(
+        self,
+        apps: Iterable[Any],
+        token: str | None = None,
+        max_body: int = _MAX_BODY,
+        uploads: Any = None,
+        task_token: str | None = None,
+        task_services: Iterable[str] = (),
+    ) -> None:
         self.apps = {app.path: app for app in apps}
         self.token = token.encode() if token else None
         self.max_body = max_body
+        # An ASGI app for ``/upload/...`` (blobs.Blobs.handle_put): its URLs are signed, and
+        # the flyte SDK sends no token to a signed URL.
+        self.uploads = uploads
+        # A second token, good only for ``task_services`` (what task processes call back).
+        self.task_token = task_token.encode() if task_token else None
+        self.task_services = frozenset(task_services)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -106,11 +121,21 @@ class Door:
                     return
         if scope["type"] != "http":
             return
+        if self.uploads is not None and scope["path"].startswith(UPLOAD_PREFIX):
+            # The uploads bound their own size; the exchange only drains what they leave.
+            if scope.get("http_version", "1.1").startswith("1"):
+                # HTTP/1.1 closes the connection after an early answer: nothing to drain (and
+                # the client of a refused upload may never send its body).
+                await self.uploads(scope, receive, send)
+            else:
+                uploading = _Exchange(receive, send, 2**62)
+                await self.uploads(scope, uploading.receive, uploading.send)
+            return
         exchange = _Exchange(receive, send, self.max_body)
-        if self.token is not None and not hmac.compare_digest(_bearer(scope), self.token):
+        service = scope["path"].rpartition("/")[0]
+        if self.token is not None and not self._allowed(_bearer(scope), service):
             await send_error(scope, exchange.send, Code.UNAUTHENTICATED, REFUSAL)
             return
-        service = scope["path"].rpartition("/")[0]
         app = self.apps.get(service)
         if app is None:
             message = f"{service.lstrip('/')} is not served here"
@@ -121,6 +146,13 @@ class Door:
             await send_error(scope, exchange.send, Code.RESOURCE_EXHAUSTED, exchange.too_large())
             return
         await app(scope, exchange.receive, exchange.send)
+
+    def _allowed(self, bearer: bytes, service: str) -> bool:
+        assert self.token is not None
+        if hmac.compare_digest(bearer, self.token):
+            return True
+        task = self.task_token is not None and hmac.compare_digest(bearer, self.task_token)
+        return task and service in self.task_services
 
 
 class _Exchange:

@@ -11,6 +11,7 @@ from ..common.data_dir import default_data_dir
 from ..errors import ServeError
 from .app import serve
 from .auth import check_exposure
+from .sdk_tasks import FLYTE_PYTHON_ENV
 
 
 def port_number(text: str) -> int:
@@ -56,6 +57,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="tasks that may run at once; later runs wait QUEUED until one ends (default 0: no limit)",
     )
+    parser.add_argument(
+        "--max-child-actions",
+        type=int,
+        default=0,
+        help="child actions (tasks started by running tasks) that may run at once; the others wait"
+        " QUEUED (default 0: as many as the machine has cores)",
+    )
+    parser.add_argument(
+        "--flyte-python",
+        default=None,
+        help="the Python (with the flyte SDK installed) that runs tasks written with the flyte SDK"
+        f" (default: ${FLYTE_PYTHON_ENV}, else this service's own Python, if it has flyte)",
+    )
     # The former gRPC-only server, kept to compare the two (bench/); not for users.
     parser.add_argument("--server", choices=("connect", "grpcio"), default="connect", help=argparse.SUPPRESS)
 
@@ -66,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
         if args.max_running < 0:
             print("error: --max-running must be 0 (no limit) or more", file=sys.stderr)
             return 2
+        if args.max_child_actions < 0:
+            print("error: --max-child-actions must be 0 (as many as cores) or more", file=sys.stderr)
+            return 2
         serve(
             args.host,
             args.port,
@@ -74,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
             exposure,
             server_kind=args.server,
             max_running=args.max_running,
+            flyte_python=args.flyte_python,
+            max_children=args.max_child_actions,
         )
     except ServeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 from flyteidl2.common import identifier_pb2
+from flyteidl2.task import common_pb2, task_definition_pb2
 from flyteidl2.workflow import run_definition_pb2 as rd
 from flyteidl2.workflow import run_service_pb2 as rs
 from flyteidl2.workflow import run_service_pb2_grpc as rs_grpc
@@ -24,10 +25,13 @@ from grpc.aio import ServicerContext as Context
 from ..common import phase as phases
 from ..common.idl import new_run
 from . import faults, model
+from .action_tree_service import ActionTreeCalls
+from .blobs import Blobs
 from .executor import Executor
-from .hub import ALL_RUNS, Hub, run_key
+from .hub import ALL_RUNS, Hub, action_key, run_key, tree_key
 from .listing import build_query
 from .paths import check_name
+from .sdk_tasks import is_flyte_runtime, unsupported
 from .store import ROOT_ACTION, RunRow, Store
 
 log = logging.getLogger("flyte_run_widget.server")
@@ -59,8 +63,9 @@ def new_run_name() -> str:
     return "r" + "".join(secrets.choice(_ALPHABET) for _ in range(9))
 
 
-class RunService(rs_grpc.RunServiceServicer):
-    def __init__(self, store: Store, hub: Hub, executor: Executor) -> None:
+class RunService(ActionTreeCalls, rs_grpc.RunServiceServicer):  # type: ignore[misc]
+    def __init__(self, store: Store, hub: Hub, executor: Executor, blobs: Blobs | None = None) -> None:
+        self.blobs = blobs
         self.store = store
         self.hub = hub
         self.executor = executor
@@ -83,24 +88,27 @@ class RunService(rs_grpc.RunServiceServicer):
         return row
 
     def find_action(self, action_id: identifier_pb2.ActionIdentifier) -> RunRow:
+        """The run with ``details`` of the action named (its root when no name is given)."""
         row = self.find(action_id.run)
-        if action_id.name and action_id.name != row.details.id.name:
-            raise faults.not_found(
-                f"run {row.name!r} has no action {action_id.name!r}; its action is {row.details.id.name!r}"
-            )
-        return row
+        if not action_id.name or action_id.name == row.details.id.name:
+            return row
+        child = self.store.get_action(row.name, action_id.name)
+        if child is None:
+            raise faults.not_found(f"run {row.name!r} has no action {action_id.name!r}")
+        return child
 
     # -- CreateRun ------------------------------------------------------------------------
 
     @faults.unary
     async def CreateRun(self, request: rs.CreateRunRequest, context: Context) -> rs.CreateRunResponse:
         task = request.task_spec
-        if request.WhichOneof("task") != "task_spec" or not task.task_template.HasField("container"):
-            raise faults.invalid(
+        if request.WhichOneof("task") != "task_spec":
+            raise faults.precondition(
                 "CreateRun needs task_spec with task_template.container (a command to run):"
                 " the local Run service runs container tasks as local processes and cannot"
-                " run registered tasks (task_id), triggers or other task types"
+                " run registered tasks (task_id) or triggers"
             )
+        await self.check_task(task)
         kind = request.WhichOneof("id")
         if kind == "run_id":
             rid = identifier_pb2.RunIdentifier()
@@ -120,52 +128,84 @@ class RunService(rs_grpc.RunServiceServicer):
                 f" accepts at most {MAX_SPEC_BYTES:,} (keep large data in inputs or files, not in"
                 " labels, env or arguments)"
             )
-        if request.inputs.ByteSize() > MAX_INPUTS_BYTES:
+        inputs = self._inputs(request)
+        if inputs.ByteSize() > MAX_INPUTS_BYTES:
             raise faults.invalid(
-                f"the inputs are {request.inputs.ByteSize():,} bytes; the local Run service accepts"
-                f" at most {MAX_INPUTS_BYTES:,} bytes of inline inputs"
+                f"the inputs are {inputs.ByteSize():,} bytes; the local Run service accepts"
+                f" at most {MAX_INPUTS_BYTES:,} bytes of inputs"
             )
         created = model.now_ns()
         for _ in range(5):
             details = model.new_action(
                 rid, ROOT_ACTION, task, model.local_identity(), created, int(request.source)
             )
-            if self.store.insert_run(details, request.run_spec, request.inputs, created):
+            if self.store.insert_run(details, request.run_spec, inputs, created):
                 break
             if kind == "run_id":
                 raise faults.exists(f"run {rid.name!r} already exists; choose another name")
             rid.name = new_run_name()
         else:
             raise faults.ServiceFault(grpc.StatusCode.INTERNAL, "could not pick a free run name")
-        self.executor.start(details, request.run_spec, request.inputs.SerializeToString())
+        self.executor.start(details, request.run_spec, inputs.SerializeToString())
         self.hub.notify(ALL_RUNS)
         action = rd.Action(id=details.id, metadata=details.metadata, status=details.status)
         run = new_run(action, request.run_spec.labels.values)
         return rs.CreateRunResponse(run=run)
 
+    async def check_task(self, task: task_definition_pb2.TaskSpec) -> None:
+        """FAILED_PRECONDITION naming what this service cannot give the task, before any run
+        is made of it."""
+        problem = unsupported(task)
+        if problem is None and is_flyte_runtime(task.task_template.container):
+            sdk = self.executor.sdk
+            problem = "this service cannot run flyte SDK tasks" if sdk is None else await sdk.check.problem()
+        if problem is not None:
+            raise faults.precondition(problem)
+
+    def _inputs(self, request: rs.CreateRunRequest) -> common_pb2.Inputs:
+        """Inline inputs, or the offloaded ones (UploadInputs) read back from this service's files."""
+        uri = request.offloaded_input_data.uri
+        if not uri:
+            return request.inputs
+        if self.blobs is None:
+            raise faults.invalid("this service does not take offloaded inputs: send them inline")
+        path = self.blobs.local_path(uri)
+        if path.stat().st_size > MAX_INPUTS_BYTES:
+            raise faults.invalid(
+                f"the inputs are {path.stat().st_size:,} bytes; the local Run service accepts"
+                f" at most {MAX_INPUTS_BYTES:,} bytes of inputs"
+            )
+        try:
+            return common_pb2.Inputs.FromString(path.read_bytes())
+        except Exception as exc:  # DecodeError, or anything else protobuf raises
+            raise faults.invalid(f"{uri!r} does not hold flyteidl2.task.Inputs: {exc}") from exc
+
     # -- abort ----------------------------------------------------------------------------
 
-    async def _abort(self, row: RunRow, reason: str) -> None:
+    async def abort_row(self, row: RunRow, reason: str) -> None:
+        """Abort the action ``row`` holds (the run's root: the whole run) and its subtree."""
         # Every request is logged, refused or not: who stopped a run, and how often, is
         # what one asks after the fact.
-        log.info("abort of run %s requested: %r", row.name, reason)
+        action = row.details.id.name
+        what = f"run {row.name}" if action == ROOT_ACTION else f"action {action} of run {row.name}"
+        log.info("abort of %s requested: %r", what, reason)
         phase = row.details.status.phase
         if phases.is_terminal(phase):
-            raise faults.precondition(f"run {row.name} already finished ({phases.friendly_phase(phase)})")
-        if not await self.executor.abort(row.name, reason or "aborted by request"):
+            raise faults.precondition(f"{what} already finished ({phases.friendly_phase(phase)})")
+        if not await self.executor.abort_tree(row.name, action, reason or "aborted by request"):
             # Not running here (it cannot be, after recovery, but never leave it hanging).
             model.abort(row.details, reason or "aborted by request", model.now_ns())
             self.store.save_action(row.details)
-            self.hub.notify(run_key(row.name), ALL_RUNS)
+            self.hub.notify(run_key(row.name), ALL_RUNS, tree_key(row.name), action_key(row.name, action))
 
     @faults.unary
     async def AbortRun(self, request: rs.AbortRunRequest, context: Context) -> rs.AbortRunResponse:
-        await self._abort(self.find(request.run_id), request.reason)
+        await self.abort_row(self.find(request.run_id), request.reason)
         return rs.AbortRunResponse()
 
     @faults.unary
     async def AbortAction(self, request: rs.AbortActionRequest, context: Context) -> rs.AbortActionResponse:
-        await self._abort(self.find_action(request.action_id), request.reason)
+        await self.abort_row(self.find_action(request.action_id), request.reason)
         return rs.AbortActionResponse()
 
     # -- reading one run ------------------------------------------------------------------
@@ -203,7 +243,8 @@ class RunService(rs_grpc.RunServiceServicer):
         """The current state at once, then every change, ending after the final one."""
         last = b""
         while True:
-            event = self.hub.waiter(run_key(find().name))
+            first = find()
+            event = self.hub.waiter(action_key(first.name, first.details.id.name))
             row = find()
             message = build(row)
             data = message.SerializeToString()  # type: ignore[attr-defined]
@@ -234,26 +275,6 @@ class RunService(rs_grpc.RunServiceServicer):
             lambda row: rs.WatchActionDetailsResponse(details=_bounded(row.details)),
         ):
             yield message  # type: ignore[misc]
-
-    @faults.streaming
-    async def WatchActions(
-        self, request: rs.WatchActionsRequest, context: Context
-    ) -> AsyncIterator[rs.WatchActionsResponse]:
-        def build(row: RunRow) -> rs.WatchActionsResponse:
-            action = row.run().action
-            return rs.WatchActionsResponse(
-                enriched_actions=[rd.EnrichedAction(action=action, meets_filter=True)]
-            )
-
-        async for message in self._watch_changes(lambda: self.find(request.run_id), build):
-            yield message  # type: ignore[misc]
-
-    @faults.unary
-    async def ListActions(self, request: rs.ListActionsRequest, context: Context) -> rs.ListActionsResponse:
-        # Each run here has exactly one action, its root.
-        row = self.find(request.run_id)
-        actions = [] if request.request.token else [row.run().action]
-        return rs.ListActionsResponse(actions=actions, token="")
 
     # -- many runs ------------------------------------------------------------------------
 
@@ -448,13 +469,14 @@ def guard_stream(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return handler
 
 
-def add_to_server(server: Any, runs: RunService, logs: Any) -> None:
-    """Register the RunService and RunLogsService servicers on a ``grpc.aio`` server, like the
-    generated ``add_*_to_server`` functions, but so that a request that does not parse gets
-    INVALID_ARGUMENT and no response goes out over MAX_RESPONSE."""
+def add_to_server(server: Any, runs: RunService, logs: Any, *more: tuple[Any, Any]) -> None:
+    """Register the RunService and RunLogsService servicers (and ``more`` (pb2 module, servicer)
+    pairs) on a ``grpc.aio`` server, like the generated ``add_*_to_server`` functions, but so
+    that a request that does not parse gets INVALID_ARGUMENT and no response goes out over
+    MAX_RESPONSE."""
     from flyteidl2.workflow import run_logs_service_pb2 as rl_pb2
 
-    for module, servicer in ((rs, runs), (rl_pb2, logs)):
+    for module, servicer in ((rs, runs), (rl_pb2, logs), *more):
         for service in module.DESCRIPTOR.services_by_name.values():
             handlers = {}
             for method in service.methods:
