@@ -5,7 +5,9 @@ test_sdk212_auth.py."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,3 +176,19 @@ def test_a_key_can_only_be_made_for_a_host_without_port_and_with_a_fair_name(svc
         proc = svc.cli("api-key", "create", *args, check=False)
         assert proc.returncode == 1 and words in proc.stderr, proc.stderr
     assert svc.cli("api-key", "list").stdout == ""
+
+
+def test_a_call_without_a_token_is_refused_before_its_body_is_read(svc: AuthService) -> None:
+    """Headers that announce 100 MB and no body at all: the refusal comes without waiting for it."""
+    context = ssl.create_default_context(cafile=svc.ca)
+    with (
+        socket.create_connection((svc.host, svc.port), timeout=20) as raw,
+        context.wrap_socket(raw, server_hostname=svc.host) as tls,
+    ):
+        tls.sendall(
+            b"POST /flyteidl2.workflow.RunService/ListRuns HTTP/1.1\r\n"
+            + f"host: {svc.host}\r\n".encode()
+            + b"content-type: application/json\r\ncontent-length: 100000000\r\n\r\n"
+        )
+        head = tls.recv(4096)  # a timeout here (20 s) means the service waited for the body
+    assert head.startswith(b"HTTP/1.1 401"), head[:200]
