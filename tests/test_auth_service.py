@@ -18,6 +18,9 @@ from flyteidl2.cluster import service_pb2 as cluster_service_pb2
 from flyteidl2.dataproxy import dataproxy_service_pb2
 from flyteidl2.workflow import run_logs_service_pb2, run_service_pb2
 
+from flyte_run_widget.server.auth import ExposureError, check_exposure
+from flyte_run_widget.server.oauth import OAuthSettings
+
 DISCOVERY = "/flyteidl2.auth.AuthMetadataService"
 
 
@@ -137,6 +140,7 @@ def test_api_key_is_shown_once_stored_hashed_and_deleting_it_revokes_its_tokens(
         assert not db.execute("SELECT 1 FROM tokens WHERE hash = ?", (token,)).fetchall()
     path = "/flyteidl2.workflow.RunService/ListRuns"
     assert svc.connect(path, token).status_code == 200
+    assert_no_secret(svc.cli("api-key", "create", "other", "--host", svc.host).stderr, secret)
     again = svc.cli("api-key", "create", "laptop", "--host", svc.host, check=False)
     assert again.returncode == 1 and "exists already" in again.stderr
 
@@ -192,3 +196,18 @@ def test_a_call_without_a_token_is_refused_before_its_body_is_read(svc: AuthServ
         )
         head = tls.recv(4096)  # a timeout here (20 s) means the service waited for the body
     assert head.startswith(b"HTTP/1.1 401"), head[:200]
+
+
+def test_beyond_loopback_the_service_needs_auth_and_tls(tmp_path: Path) -> None:
+    with pytest.raises(ExposureError, match=r"--auth .*--tls-cert"):
+        check_exposure("0.0.0.0")
+    with pytest.raises(ExposureError, match="add --tls-cert/--tls-key"):
+        check_exposure("0.0.0.0", oauth=OAuthSettings())
+    with pytest.raises(ExposureError, match="choose one"):
+        check_exposure("127.0.0.1", token_file=tmp_path / "token", oauth=OAuthSettings())
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("CERT-BYTES-2b7f")
+    key.write_text("PRIVATE-KEY-BYTES-9c1e")
+    exposure = check_exposure("0.0.0.0", tls_cert=cert, tls_key=key, oauth=OAuthSettings(token_ttl=60))
+    assert exposure.oauth is not None and exposure.oauth.token_ttl == 60 and exposure.token is None
+    assert_no_secret(repr(exposure), "PRIVATE-KEY-BYTES-9c1e", "CERT-BYTES-2b7f")
