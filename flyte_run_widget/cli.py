@@ -17,6 +17,18 @@ def _serve(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _keys(args: argparse.Namespace) -> int:
+    from .server.keys_command import run_keys
+
+    return run_keys(args)
+
+
+def _auth(args: argparse.Namespace) -> int:
+    from .server.keys_command import run_auth
+
+    return run_auth(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="flyte-run-widget",
@@ -36,6 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     cli_demo.add_command(sub)
     cli_service.add_commands(sub)
     cli_runs.add_commands(sub)
+    from .server.keys_command import add_auth_arguments, add_key_arguments
+
+    keys = sub.add_parser("api-key", help="API keys for a service started with serve --auth")
+    add_key_arguments(keys)
+    keys.set_defaults(func=_keys)
+    auth = sub.add_parser("auth", help="approve or deny device logins to a service started with serve --auth")
+    add_auth_arguments(auth)
+    auth.set_defaults(func=_auth)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

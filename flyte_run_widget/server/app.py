@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import grpc
+from flyteidl2.auth import auth_service_connect
+from flyteidl2.auth import auth_service_pb2 as au
 from flyteidl2.cluster import service_connect
 from flyteidl2.cluster import service_pb2 as cs
 from flyteidl2.dataproxy import dataproxy_service_connect
@@ -42,12 +44,15 @@ from ..common.net import MAX_MESSAGE_BYTES
 from ..common.version import __version__
 from ..errors import ServeError
 from .asgi import Door, serve_hypercorn
-from .auth import Exposure, TokenAuth, check_exposure, save_token
+from .auth import Exposure, ExposureError, TokenAuth, check_exposure, save_token
+from .auth_store import AUTH_DB, AuthStore
 from .blobs import Blobs
 from .dataplane import ClusterService, DataProxyService
 from .door import asgi_app
 from .executor import Executor, SdkSettings
 from .hub import Hub
+from .oauth import AuthMetadataService, OAuthGate, OAuthSettings
+from .oauth_http import OAuthEndpoints
 from .paths import Layout
 from .preflight import bind, check_data_dir, listen, make_data_dir, remove_tree
 from .queue_service import QueueService, StateService
@@ -134,6 +139,8 @@ async def serve_async(
     python = FlytePython.choose(flyte_python)
     grpc_server: grpc.aio.Server | None = None
     sock: socket.socket | None = None
+    if server_kind == "grpcio" and exposure.oauth is not None:
+        raise ExposureError("--auth needs the default server (Connect, gRPC and gRPC-Web on one port)")
     if server_kind == "grpcio":
         grpc_server = _grpcio_server(exposure)
         bound = bind(grpc_server, host, port, exposure.tls)
@@ -153,11 +160,16 @@ async def serve_async(
         layout = Layout(data_dir)
         store = Store(layout.db)
         undo.callback(store.close)
+        auth_store = None
+        if exposure.oauth is not None:
+            auth_store = AuthStore(data_dir / AUTH_DB)
+            undo.callback(auth_store.close)
+            auth_store.forget_expired(exposure.oauth.leeway)
         hub = Hub()
         # Tasks call back on loopback, whatever address the service listens on.
         # Tasks get a token of their own, good for the child-action services only: the
         # service's token never enters a task's environment.
-        task_token = secrets.token_urlsafe(32) if exposure.token else None
+        task_token = secrets.token_urlsafe(32) if exposure.token or exposure.oauth is not None else None
         reach = Reach(_loopback(host, bound), tls=exposure.tls is not None, token=task_token)
         executor = Executor(
             layout,
@@ -197,13 +209,18 @@ async def serve_async(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     wire = "TLS" if exposure.tls else "plain text"
-    token = "token required" if exposure.token else "no token"
+    token = "sign-in required" if exposure.oauth else "token required" if exposure.token else "no token"
     print(f"Flyte Run service listening on {endpoint} (data: {data_dir}, {wire}, {token})", flush=True)
     try:
         if sock is None:
             await stop.wait()
         else:
-            door = connect_door(runs, logs, exposure.token, task_token, blobs, tls=exposure.tls is not None)
+            oauth = None
+            if auth_store is not None and exposure.oauth is not None:
+                oauth = (auth_store, exposure.oauth, endpoint)
+            door = connect_door(
+                runs, logs, exposure.token, task_token, blobs, oauth=oauth, tls=exposure.tls is not None
+            )
             await serve_hypercorn(door, sock, exposure.tls, stop)
     finally:
         log.info("stopping")
@@ -214,6 +231,8 @@ async def serve_async(
         if grpc_server is not None:
             await grpc_server.stop(grace=1.0)
         store.close()
+        if auth_store is not None:
+            auth_store.close()
         lock.close()
 
 
@@ -266,29 +285,40 @@ def connect_door(
     token: str | None,
     task_token: str | None = None,
     blobs: Blobs | None = None,
+    oauth: tuple[AuthStore, OAuthSettings, str] | None = None,
     tls: bool = False,
 ) -> Door:
     """Every service this process implements, behind connectrpc's generated applications, and
-    the upload route."""
-    return Door(
-        [
-            asgi_app(run_service_connect.RunServiceASGIApplication, runs, _service(rs)),
-            asgi_app(run_logs_service_connect.RunLogsServiceASGIApplication, logs, _service(rl)),
-            # What running tasks call to start and follow their children.
-            asgi_app(queue_service_connect.QueueServiceASGIApplication, QueueService(runs), _service(qs)),
-            asgi_app(state_service_connect.StateServiceASGIApplication, StateService(runs), _service(ss)),
-            asgi_app(service_connect.ClusterServiceASGIApplication, ClusterService(), _service(cs)),
-            asgi_app(
-                dataproxy_service_connect.DataProxyServiceASGIApplication,
-                DataProxyService(runs, logs, blobs, tls),
-                _service(dp),
-            ),
-        ],
-        token=token,
-        uploads=blobs.handle_put if blobs is not None else None,
-        task_token=task_token,
-        task_services=TASK_SERVICES,
+    the upload route; with ``oauth`` (store, settings, endpoint) also discovery and the OAuth2
+    endpoints, and every other call checked for an access token."""
+    apps = [
+        asgi_app(run_service_connect.RunServiceASGIApplication, runs, _service(rs)),
+        asgi_app(run_logs_service_connect.RunLogsServiceASGIApplication, logs, _service(rl)),
+        # What running tasks call to start and follow their children.
+        asgi_app(queue_service_connect.QueueServiceASGIApplication, QueueService(runs), _service(qs)),
+        asgi_app(state_service_connect.StateServiceASGIApplication, StateService(runs), _service(ss)),
+        asgi_app(service_connect.ClusterServiceASGIApplication, ClusterService(), _service(cs)),
+        asgi_app(
+            dataproxy_service_connect.DataProxyServiceASGIApplication,
+            DataProxyService(runs, logs, blobs, tls),
+            _service(dp),
+        ),
+    ]
+    common: dict[str, Any] = {
+        "uploads": blobs.handle_put if blobs is not None else None,
+        "task_token": task_token,
+        "task_services": TASK_SERVICES,
+    }
+    if oauth is None:
+        return Door(apps, token=token, **common)
+    store, settings, endpoint = oauth
+    discovery = asgi_app(
+        auth_service_connect.AuthMetadataServiceASGIApplication,
+        AuthMetadataService(settings, tls, endpoint),
+        _service(au),
     )
+    routes = OAuthEndpoints(store, settings, tls, endpoint).routes()
+    return Door(apps, gate=OAuthGate(store, settings), open_apps=[discovery], routes=routes, **common)
 
 
 def _loopback(host: str, port: int) -> str:

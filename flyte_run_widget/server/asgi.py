@@ -16,10 +16,10 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from ssl import SSLContext
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import grpc
@@ -88,20 +88,42 @@ async def send_error(scope: dict[str, Any], send: Any, code: Code, message: str)
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
+class Gate(Protocol):
+    def refusal(self, scope: dict[str, Any]) -> str | None:
+        """Why this call may not go on (None: it may), from its headers alone."""
+
+
+class TokenGate:
+    """The one shared token of ``--token-file``."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+    def refusal(self, scope: dict[str, Any]) -> str | None:
+        return None if hmac.compare_digest(_bearer(scope), self._token) else REFUSAL
+
+
 class Door:
-    """Routes ``/<service>/<method>`` to the generated application of ``<service>``."""
+    """Routes ``/<service>/<method>`` to the generated application of ``<service>``, and
+    ``routes``' paths (plain HTTP endpoints) to their handlers. Every call but those and the
+    ``open`` applications' must pass ``gate`` (or carry ``token``) before its body is read."""
 
     def __init__(
         self,
         apps: Iterable[Any],
         token: str | None = None,
         max_body: int = _MAX_BODY,
+        gate: Gate | None = None,
+        open_apps: Iterable[Any] = (),
+        routes: Mapping[str, Any] | None = None,
         uploads: Any = None,
         task_token: str | None = None,
         task_services: Iterable[str] = (),
     ) -> None:
-        self.apps = {app.path: app for app in apps}
-        self.token = token.encode() if token else None
+        self.open = {app.path: app for app in open_apps}
+        self.apps = {**{app.path: app for app in apps}, **self.open}
+        self.gate = gate if gate is not None else TokenGate(token) if token else None
+        self.routes = dict(routes or {})
         self.max_body = max_body
         # An ASGI app for ``/upload/...`` (blobs.Blobs.handle_put): its URLs are signed, and
         # the flyte SDK sends no token to a signed URL.
@@ -132,10 +154,16 @@ class Door:
                 await self.uploads(scope, uploading.receive, uploading.send)
             return
         exchange = _Exchange(receive, send, self.max_body)
-        service = scope["path"].rpartition("/")[0]
-        if self.token is not None and not self._allowed(_bearer(scope), service):
-            await send_error(scope, exchange.send, Code.UNAUTHENTICATED, REFUSAL)
+        route = self.routes.get(scope["path"])
+        if route is not None:
+            await route(scope, exchange.receive, exchange.send)
             return
+        service = scope["path"].rpartition("/")[0]
+        if self.gate is not None and service not in self.open:
+            refusal = self._refusal(scope, service)
+            if refusal is not None:
+                await send_error(scope, exchange.send, Code.UNAUTHENTICATED, refusal)
+                return
         app = self.apps.get(service)
         if app is None:
             message = f"{service.lstrip('/')} is not served here"
@@ -147,12 +175,13 @@ class Door:
             return
         await app(scope, exchange.receive, exchange.send)
 
-    def _allowed(self, bearer: bytes, service: str) -> bool:
-        assert self.token is not None
-        if hmac.compare_digest(bearer, self.token):
-            return True
-        task = self.task_token is not None and hmac.compare_digest(bearer, self.task_token)
-        return task and service in self.task_services
+    def _refusal(self, scope: dict[str, Any], service: str) -> str | None:
+        assert self.gate is not None
+        # Task processes hold a token of their own, good for the child-action services only.
+        task = self.task_token is not None and service in self.task_services
+        if task and hmac.compare_digest(_bearer(scope), self.task_token or b""):
+            return None
+        return self.gate.refusal(scope)
 
 
 class _Exchange:
