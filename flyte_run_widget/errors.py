@@ -92,3 +92,8 @@ class ConversionError(FlyteRunWidgetError, TypeError):
 
 class ServeError(FlyteRunWidgetError):
     """The local Run service cannot start as asked (address, port, data folder, token file)."""
+
+
+class SignInError(AuthenticationError):
+    """No token could be had: the token endpoint refused the credentials or answered nonsense,
+    a device sign-in was denied or expired, or the token command failed."""
