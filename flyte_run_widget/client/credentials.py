@@ -63,7 +63,7 @@ def decode_api_key(key: str, *, source: str = "the API key") -> ApiKey:
     if len(parts) != 4:
         raise ConfigError(f"{source} decodes to {len(parts)} ':'-separated parts, not 4; {how}")
     host, client_id, secret, org = parts
-    if not host.strip() or "/" in host or any(c.isspace() for c in host):
+    if not host.strip() or "/" in host or any(c.isspace() for c in host) or host in ("http", "https", "dns"):
         raise ConfigError(f"{source} names no usable host (a bare host name is expected); {how}")
     if not client_id or not secret:
         raise ConfigError(f"{source} has an empty client id or secret; {how}")

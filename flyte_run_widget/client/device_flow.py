@@ -63,8 +63,8 @@ async def device_sign_in(tokens: TokenSource, found: Discovery) -> Token:
 async def _start(tokens: TokenSource, client: Any, url: str, form: dict[str, str]) -> dict[str, Any]:
     tokens.requests += 1
     try:
-        response = await client.post(
-            url, data=form, withhold_token=True, headers={"Accept": "application/json"}
+        response = await client.request(
+            "POST", url, data=form, withhold_token=True, headers={"Accept": "application/json"}
         )
         body = response.json() if response.status_code == 200 else None
     except Exception as e:  # transport errors, a body that is not JSON
