@@ -18,6 +18,18 @@ def _serve(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _keys(args: argparse.Namespace) -> int:
+    from .server.keys_command import run_keys
+
+    return run_keys(args)
+
+
+def _auth(args: argparse.Namespace) -> int:
+    from .server.keys_command import run_auth
+
+    return run_auth(args)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .client import rpc
     from .errors import ConfigError
@@ -79,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
 
     add_arguments(serve)
     serve.set_defaults(func=_serve)
+    from .server.keys_command import add_auth_arguments, add_key_arguments
+
+    keys = sub.add_parser("api-key", help="API keys for a service started with serve --auth")
+    add_key_arguments(keys)
+    keys.set_defaults(func=_keys)
+    auth = sub.add_parser("auth", help="approve or deny device logins to a service started with serve --auth")
+    add_auth_arguments(auth)
+    auth.set_defaults(func=_auth)
     demo = sub.add_parser("demo", help="open the quickstart notebook in JupyterLab on the embedded service")
     demo.add_argument("--data-dir", default=None, help="the embedded service's folder")
     demo.add_argument("--terminal", action="store_true", help="follow a run in this terminal instead")

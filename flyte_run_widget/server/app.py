@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import grpc
+from flyteidl2.auth import auth_service_connect
+from flyteidl2.auth import auth_service_pb2 as au
 from flyteidl2.cluster import service_connect
 from flyteidl2.cluster import service_pb2 as cs
 from flyteidl2.dataproxy import dataproxy_service_connect
@@ -32,11 +34,14 @@ from ..common.keepalive import server_options
 from ..common.net import MAX_MESSAGE_BYTES
 from ..errors import ServeError
 from .asgi import Door, serve_hypercorn
-from .auth import Exposure, TokenAuth, check_exposure, save_token
+from .auth import Exposure, ExposureError, TokenAuth, check_exposure, save_token
+from .auth_store import AUTH_DB, AuthStore
 from .dataplane import ClusterService, DataProxyService
 from .door import asgi_app
 from .executor import Executor
 from .hub import Hub
+from .oauth import AuthMetadataService, OAuthGate, OAuthSettings
+from .oauth_http import OAuthEndpoints
 from .paths import Layout
 from .preflight import bind, check_data_dir, listen, make_data_dir, remove_tree
 from .service import RunService, add_to_server
@@ -104,6 +109,8 @@ async def serve_async(
     check_data_dir(data_dir)
     grpc_server: grpc.aio.Server | None = None
     sock: socket.socket | None = None
+    if server_kind == "grpcio" and exposure.oauth is not None:
+        raise ExposureError("--auth needs the default server (Connect, gRPC and gRPC-Web on one port)")
     if server_kind == "grpcio":
         grpc_server = _grpcio_server(exposure)
         bound = bind(grpc_server, host, port, exposure.tls)
@@ -123,6 +130,11 @@ async def serve_async(
         layout = Layout(data_dir)
         store = Store(layout.db)
         undo.callback(store.close)
+        auth_store = None
+        if exposure.oauth is not None:
+            auth_store = AuthStore(data_dir / AUTH_DB)
+            undo.callback(auth_store.close)
+            auth_store.forget_expired(exposure.oauth.leeway)
         hub = Hub()
         executor = Executor(layout, store, hub, grace=grace, max_running=max_running)
         recovered = executor.recover()
@@ -152,13 +164,17 @@ async def serve_async(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     wire = "TLS" if exposure.tls else "plain text"
-    token = "token required" if exposure.token else "no token"
+    token = "sign-in required" if exposure.oauth else "token required" if exposure.token else "no token"
     print(f"Flyte Run service listening on {endpoint} (data: {data_dir}, {wire}, {token})", flush=True)
     try:
         if sock is None:
             await stop.wait()
         else:
-            await serve_hypercorn(connect_door(runs, logs, exposure.token), sock, exposure.tls, stop)
+            oauth = None
+            if auth_store is not None and exposure.oauth is not None:
+                oauth = (auth_store, exposure.oauth, endpoint)
+            door = connect_door(runs, logs, exposure.token, oauth=oauth, tls=exposure.tls is not None)
+            await serve_hypercorn(door, sock, exposure.tls, stop)
     finally:
         log.info("stopping")
         with contextlib.suppress(FileNotFoundError):
@@ -168,6 +184,8 @@ async def serve_async(
         if grpc_server is not None:
             await grpc_server.stop(grace=1.0)
         store.close()
+        if auth_store is not None:
+            auth_store.close()
         lock.close()
 
 
@@ -204,21 +222,36 @@ def _grpcio_server(exposure: Exposure) -> grpc.aio.Server:
     )
 
 
-def connect_door(runs: RunService, logs: RunLogsService, token: str | None) -> Door:
-    """Every service this process implements, behind connectrpc's generated applications."""
-    return Door(
-        [
-            asgi_app(run_service_connect.RunServiceASGIApplication, runs, _service(rs)),
-            asgi_app(run_logs_service_connect.RunLogsServiceASGIApplication, logs, _service(rl)),
-            asgi_app(service_connect.ClusterServiceASGIApplication, ClusterService(), _service(cs)),
-            asgi_app(
-                dataproxy_service_connect.DataProxyServiceASGIApplication,
-                DataProxyService(runs, logs),
-                _service(dp),
-            ),
-        ],
-        token=token,
+def connect_door(
+    runs: RunService,
+    logs: RunLogsService,
+    token: str | None,
+    oauth: tuple[AuthStore, OAuthSettings, str] | None = None,
+    tls: bool = False,
+) -> Door:
+    """Every service this process implements, behind connectrpc's generated applications; with
+    ``oauth`` (store, settings, endpoint) also discovery and the OAuth2 endpoints, and every
+    other call checked for an access token."""
+    apps = [
+        asgi_app(run_service_connect.RunServiceASGIApplication, runs, _service(rs)),
+        asgi_app(run_logs_service_connect.RunLogsServiceASGIApplication, logs, _service(rl)),
+        asgi_app(service_connect.ClusterServiceASGIApplication, ClusterService(), _service(cs)),
+        asgi_app(
+            dataproxy_service_connect.DataProxyServiceASGIApplication,
+            DataProxyService(runs, logs),
+            _service(dp),
+        ),
+    ]
+    if oauth is None:
+        return Door(apps, token=token)
+    store, settings, endpoint = oauth
+    discovery = asgi_app(
+        auth_service_connect.AuthMetadataServiceASGIApplication,
+        AuthMetadataService(settings, tls, endpoint),
+        _service(au),
     )
+    routes = OAuthEndpoints(store, settings, tls, endpoint).routes()
+    return Door(apps, gate=OAuthGate(store, settings), open_apps=[discovery], routes=routes)
 
 
 def _service(module: Any) -> Any:

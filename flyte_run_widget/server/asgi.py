@@ -16,10 +16,10 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from ssl import SSLContext
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import grpc
@@ -87,12 +87,39 @@ async def send_error(scope: dict[str, Any], send: Any, code: Code, message: str)
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
-class Door:
-    """Routes ``/<service>/<method>`` to the generated application of ``<service>``."""
+class Gate(Protocol):
+    def refusal(self, scope: dict[str, Any]) -> str | None:
+        """Why this call may not go on (None: it may), from its headers alone."""
 
-    def __init__(self, apps: Iterable[Any], token: str | None = None, max_body: int = _MAX_BODY) -> None:
-        self.apps = {app.path: app for app in apps}
-        self.token = token.encode() if token else None
+
+class TokenGate:
+    """The one shared token of ``--token-file``."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+    def refusal(self, scope: dict[str, Any]) -> str | None:
+        return None if hmac.compare_digest(_bearer(scope), self._token) else REFUSAL
+
+
+class Door:
+    """Routes ``/<service>/<method>`` to the generated application of ``<service>``, and
+    ``routes``' paths (plain HTTP endpoints) to their handlers. Every call but those and the
+    ``open`` applications' must pass ``gate`` (or carry ``token``) before its body is read."""
+
+    def __init__(
+        self,
+        apps: Iterable[Any],
+        token: str | None = None,
+        max_body: int = _MAX_BODY,
+        gate: Gate | None = None,
+        open_apps: Iterable[Any] = (),
+        routes: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.open = {app.path: app for app in open_apps}
+        self.apps = {**{app.path: app for app in apps}, **self.open}
+        self.gate = gate if gate is not None else TokenGate(token) if token else None
+        self.routes = dict(routes or {})
         self.max_body = max_body
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -107,10 +134,16 @@ class Door:
         if scope["type"] != "http":
             return
         exchange = _Exchange(receive, send, self.max_body)
-        if self.token is not None and not hmac.compare_digest(_bearer(scope), self.token):
-            await send_error(scope, exchange.send, Code.UNAUTHENTICATED, REFUSAL)
+        route = self.routes.get(scope["path"])
+        if route is not None:
+            await route(scope, exchange.receive, exchange.send)
             return
         service = scope["path"].rpartition("/")[0]
+        if self.gate is not None and service not in self.open:
+            refusal = self.gate.refusal(scope)
+            if refusal is not None:
+                await send_error(scope, exchange.send, Code.UNAUTHENTICATED, refusal)
+                return
         app = self.apps.get(service)
         if app is None:
             message = f"{service.lstrip('/')} is not served here"

@@ -19,6 +19,7 @@ import grpc
 
 from ..common.net import is_loopback_host
 from ..errors import ServeError
+from .oauth import OAuthSettings
 
 _MIN_TOKEN = 16
 
@@ -33,6 +34,7 @@ class Exposure:
     token: str | None = field(default=None, repr=False)
     tls: tuple[bytes, bytes] | None = field(default=None, repr=False)  # (key, certificate chain)
     new_token_file: Path | None = None  # where ``token`` is to be written once serving starts
+    oauth: OAuthSettings | None = None  # ``--auth``: clients sign in (server/oauth.py)
 
 
 def load_token(path: Path) -> str:
@@ -104,24 +106,32 @@ def check_exposure(
     token_file: Path | None = None,
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
+    oauth: OAuthSettings | None = None,
 ) -> Exposure:
     """What serving on ``host`` needs. Off loopback anyone who can reach the port could run
-    commands as this user, so a token is required, and TLS, because a token sent in clear text
-    is given to whoever watches the network."""
+    commands as this user, so clients must sign in (``--auth``; or the one shared token of
+    ``--token-file``), and TLS, because a token sent in clear text is given to whoever watches
+    the network."""
     if (tls_cert is None) != (tls_key is None):
         raise ExposureError("TLS needs both --tls-cert and --tls-key")
+    if oauth is not None and token_file is not None:
+        raise ExposureError(
+            "--auth and --token-file are two ways to sign clients in; choose one (--auth: API keys"
+            " and device logins, see SECURITY.md)"
+        )
     token, new_token_file = _token_from(token_file) if token_file is not None else (None, None)
     tls = None
     if tls_cert is not None and tls_key is not None:
         tls = (_read_pem(tls_key, "key"), _read_pem(tls_cert, "certificate"))
-    if not is_loopback_host(host) and (token is None or tls is None):
-        needs = (("--token-file FILE", token is None), ("--tls-cert/--tls-key", tls is None))
+    signed_in = token is not None or oauth is not None
+    if not is_loopback_host(host) and (not signed_in or tls is None):
+        needs = (("--auth (or --token-file FILE)", not signed_in), ("--tls-cert/--tls-key", tls is None))
         missing = " and ".join(flag for flag, absent in needs if absent)
         raise ExposureError(
             f"listening on {host} would let anyone who reaches the port run commands as this user;"
             f" add {missing} (see SECURITY.md), or listen on 127.0.0.1"
         )
-    return Exposure(token=token, tls=tls, new_token_file=new_token_file)
+    return Exposure(token=token, tls=tls, new_token_file=new_token_file, oauth=oauth)
 
 
 def _bearer(metadata: Any) -> bytes:

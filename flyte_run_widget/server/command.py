@@ -11,6 +11,7 @@ from ..common.data_dir import default_data_dir
 from ..errors import ServeError
 from .app import serve
 from .auth import check_exposure
+from .oauth import OAuthSettings
 
 
 def port_number(text: str) -> int:
@@ -25,11 +26,29 @@ def port_number(text: str) -> int:
     return port
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 366 * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to a year")
+    return value
+
+
+def oauth_settings(args: argparse.Namespace) -> OAuthSettings | None:
+    if not args.auth:
+        return None
+    return OAuthSettings(
+        token_ttl=args.token_ttl, leeway=args.clock_skew, device_interval=args.device_interval
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1; any other needs --token-file and TLS)",
+        help="address to listen on (default 127.0.0.1; any other needs --auth and TLS)",
     )
     parser.add_argument("--port", type=port_number, default=0, help="port (0 picks a free one)")
     parser.add_argument(
@@ -41,6 +60,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="file holding the bearer token every call must send (created with a random token"
         " if missing, mode 600)",
+    )
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="sign clients in as Flyte does: API keys (flyte-run-widget api-key create) and device"
+        " logins (flyte-run-widget auth approve), through AuthMetadataService and an OAuth2 token"
+        " endpoint on the same port",
+    )
+    parser.add_argument(
+        "--token-ttl", type=_seconds, default=3600.0, help="seconds an access token lasts (default 3600)"
+    )
+    parser.add_argument(
+        "--clock-skew",
+        type=_seconds,
+        default=60.0,
+        help="seconds past its expiry a token is still taken, for clients whose clocks run behind"
+        " (default 60)",
+    )
+    parser.add_argument(
+        "--device-interval",
+        type=int,
+        default=5,
+        choices=range(1, 61),
+        metavar="SECONDS",
+        help="seconds a device login waits between polls (RFC 8628; default 5)",
     )
     parser.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate chain to serve TLS")
     parser.add_argument("--tls-key", type=Path, default=None, help="PEM private key of --tls-cert")
@@ -62,7 +106,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        exposure = check_exposure(args.host, args.token_file, args.tls_cert, args.tls_key)
+        exposure = check_exposure(
+            args.host, args.token_file, args.tls_cert, args.tls_key, oauth=oauth_settings(args)
+        )
         if args.max_running < 0:
             print("error: --max-running must be 0 (no limit) or more", file=sys.stderr)
             return 2
