@@ -20,6 +20,7 @@ from . import errors
 from .client.rpc import init
 from .common.phase import friendly_phase, is_terminal
 from .notebook.sdk_display import register_on_import as _register_on_import
+from .notebook.sign_in_view import install as _install_sign_in_panel
 from .remote.launch import Task, run, task
 from .remote.run import ActionDetails, ActionOutputs, Run, RunDetails
 
@@ -79,3 +80,5 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 _register_on_import()
+# A device login started in a notebook shows its link and code in the cell that needs it.
+_install_sign_in_panel()

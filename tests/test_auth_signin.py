@@ -7,15 +7,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from auth_client_support import AuthService, auth_service_fixture, secrets_seen  # noqa: F401 (a fixture)
 
 import flyte_run_widget as frw
 from flyte_run_widget.client import loop as _loop
@@ -23,7 +20,6 @@ from flyte_run_widget.client import sign_in
 from flyte_run_widget.client.rpc import get_client
 from flyte_run_widget.client.streams import follow_logs
 from flyte_run_widget.errors import SignInError
-from tests.conftest import REPO, _endpoint, _serve
 
 TRANSPORT = os.environ.get("FLYTE_RUN_WIDGET_TRANSPORT", "grpc")
 LINES = 300
@@ -33,60 +29,6 @@ def chatty(n: int) -> int:
     for i in range(n):
         print(f"line {i}")
     return n
-
-
-@dataclass
-class AuthService:
-    endpoint: str
-    cert: Path
-    data: Path
-    proc: subprocess.Popen[str]
-
-    def cli(self, *args: str) -> str:
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))),
-        }
-        code = "import sys; from flyte_run_widget.cli import main; sys.exit(main(sys.argv[1:]))"
-        done = subprocess.run(
-            [sys.executable, "-c", code, *args, "--data-dir", str(self.data)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
-
-    def key(self, name: str) -> str:
-        return self.cli("api-key", "create", name, "--host", "127.0.0.1")
-
-
-@pytest.fixture
-def auth_service(tmp_path: Path, tls_files: tuple[Path, Path]) -> Iterator[AuthService]:
-    """The service with --auth and TLS, tokens of 3 s and no grace past expiry, device logins
-    polled every second."""
-    cert, key = tls_files
-    data = tmp_path / "data"
-    proc = _serve(
-        data,
-        *("--host", "127.0.0.1", "--port", "0", "--auth", "--tls-cert", str(cert), "--tls-key", str(key)),
-        *("--token-ttl", "3", "--clock-skew", "0", "--device-interval", "1"),
-    )
-    service = AuthService("", cert, data, proc)
-    try:
-        service.endpoint = f"127.0.0.1:{_endpoint(proc, data).rsplit(':', 1)[1]}"
-        yield service
-    finally:
-        frw.init("127.0.0.1:9", insecure=True)  # drop the signed-in client (nothing is dialled yet)
-        proc.terminate()
-        output, _ = proc.communicate(timeout=60)  # read as it goes: a full pipe would block it
-    for secret in _secrets_seen:
-        assert secret not in output, "the service printed a secret"
-    _secrets_seen.clear()
-
-
-_secrets_seen: list[str] = []
 
 
 def _init(service: AuthService, **kwargs: object) -> None:
@@ -110,7 +52,7 @@ def _task_lines(messages: list[str]) -> list[str]:
 
 def test_api_key_signs_in_and_every_channel_carries_the_token(auth_service: AuthService) -> None:
     key = auth_service.key("laptop")
-    _secrets_seen.append(key)
+    secrets_seen.append(key)
     _init(auth_service, api_key=key)
     run = frw.run(chatty, n=5)
     run.wait(quiet=True)
@@ -121,14 +63,14 @@ def test_api_key_signs_in_and_every_channel_carries_the_token(auth_service: Auth
     assert client._bearer[0] == "flyte-authorization"  # the header discovery names
     assert client._tokens.requests == 1
     token = client._bearer[1]
-    _secrets_seen.append(token.split()[-1])
+    secrets_seen.append(token.split()[-1])
     for text in (repr(client.config), repr(run), run.to_json(), repr(client._tokens)):
         assert key not in text and token not in text
 
 
 def test_wrong_and_deleted_keys_are_refused_with_reasons(auth_service: AuthService) -> None:
     key = auth_service.key("ci")
-    _secrets_seen.append(key)
+    secrets_seen.append(key)
 
     host, client_id, secret, org = base64.b64decode(key).decode().split(":", 3)
     wrong = base64.b64encode(f"{host}:{client_id}:{'x' * len(secret)}:{org}".encode()).decode()
@@ -154,13 +96,16 @@ def test_device_flow_approved_through_the_cli(auth_service: AuthService, tmp_pat
         f"  caCertFilePath: {auth_service.cert}\ntask:\n  project: proj\n"
     )
     approved: list[str] = []
+    owners: list[threading.Thread] = []
 
     def approve(prompt: sign_in.SignInPrompt | None) -> None:
         if prompt is not None:
             # As the service's owner would, from another terminal.
-            threading.Thread(
+            owner = threading.Thread(
                 target=lambda: approved.append(auth_service.cli("auth", "approve", prompt.code))
-            ).start()
+            )
+            owners.append(owner)
+            owner.start()
 
     remove = sign_in.add_listener(approve)
     try:
@@ -168,6 +113,8 @@ def test_device_flow_approved_through_the_cli(auth_service: AuthService, tmp_pat
         runs = list(frw.Run.listall())
     finally:
         remove()
+        for owner in owners:  # the command may still be printing after the service took the approval
+            owner.join(60)
     assert isinstance(runs, list)
     assert len(approved) == 1 and "approved" in approved[0]
     assert sign_in.current() is None
@@ -178,7 +125,7 @@ def test_fifty_streams_across_an_expiry_make_one_token_request_and_lose_nothing(
     auth_service: AuthService,
 ) -> None:
     key = auth_service.key("load")
-    _secrets_seen.append(key)
+    secrets_seen.append(key)
     _init(auth_service, api_key=key)
     run = frw.run(chatty, n=LINES)
     run.wait(quiet=True)

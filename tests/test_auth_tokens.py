@@ -13,12 +13,12 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
+from oauth_support import TokenServer, issue
 
 from flyte_run_widget.client import auth, sign_in
 from flyte_run_widget.client.auth import Discovery, TokenSource
 from flyte_run_widget.client.credentials import Credentials
 from flyte_run_widget.errors import AuthenticationError, SignInError
-from tests.oauth_support import TokenServer, issue
 
 SECRET = "top+secret/value="
 CLIENT = Credentials("ClientSecret", "app", SECRET, scopes=("all",), source="test")

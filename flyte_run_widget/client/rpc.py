@@ -450,8 +450,9 @@ class Client:
                 f"the {creds.auth_type} credentials from {creds.source} got a token it refuses: check"
                 " that they are for this service and not revoked"
                 if creds is not None
-                else "pass api_key= to init() (a Flyte API key, or this service's token), set"
-                " FLYTE_API_KEY, or set admin.authType in the Flyte config"
+                else "pass api_key= to init() (a Flyte API key, or this service's token) or set"
+                " FLYTE_API_KEY (a Flyte API key) or FLYTE_RUN_WIDGET_API_KEY (a token), or set"
+                " admin.authType in the Flyte config"
             )
             return AuthenticationError(
                 f"the service at {target} did not accept our credentials ({details}); {fix}",
