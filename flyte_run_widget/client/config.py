@@ -189,8 +189,10 @@ def build_config(
     ca_cert: str | os.PathLike[str] | None = None,
     config_file: str | os.PathLike[str] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
+    credentials: Credentials | None = None,
 ) -> Config:
-    """Resolve arguments, then a config file, then the embedded service, in that order."""
+    """Resolve arguments, then a config file, then the embedded service, in that order.
+    ``credentials`` (how to get tokens) come with the endpoint, e.g. from the flyte SDK."""
     # An empty name is a mistake (often an unset variable), not a wish for the default: runs
     # would quietly go to another project.
     for name, value, default in (("project", project, DEFAULT_PROJECT), ("domain", domain, DEFAULT_DOMAIN)):
@@ -203,7 +205,6 @@ def build_config(
     source = "arguments"
     embedded = False
     directory: Path | None = None
-    credentials: Credentials | None = None
     key_org: str | None = None
     # A Flyte API key (the SDK's order: the argument, then $FLYTE_API_KEY) names the endpoint and
     # the org, and signs in with client credentials; any other api_key is a bearer token as it is.
