@@ -233,3 +233,63 @@ def test_token_reprs_and_logs_hold_no_token(caplog: pytest.LogCaptureFixture) ->
     assert SECRET not in repr(tokens) + caplog.text
     assert tokens._token is not None and tokens._token.expires_at is not None
     assert tokens._token.expires_at - time.monotonic() <= 60
+
+
+def test_pkce_takes_the_code_from_the_browser_redirect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The browser is played by a thread that follows the login page's redirect to the loopback
+    port the kernel listens on, as a real one would after the person signed in."""
+    import base64 as b64
+    import hashlib
+    import socket
+    import threading
+    import urllib.request
+    import webbrowser
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    with socket.socket() as probe:  # a free port for the redirect
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    redirect = f"http://127.0.0.1:{port}/callback"
+    opened: list[dict[str, list[str]]] = []
+
+    def browser(url: str) -> bool:
+        query = parse_qs(urlsplit(url).query)
+        opened.append(query)
+        back = f"{redirect}?{urlencode({'code': 'AUTH-CODE', 'state': query['state'][0]})}"
+        threading.Thread(target=lambda: urllib.request.urlopen(back, timeout=30).read()).start()
+        return True
+
+    monkeypatch.setattr(webbrowser, "open", browser)
+    with TokenServer() as server:
+        server.answers["/token"] = [(200, issue())]
+        tokens = source(
+            server,
+            Credentials("Pkce"),
+            authorization_endpoint="https://svc.example/authorize",
+            client_id="pub",
+            redirect_uri=redirect,
+        )
+        assert asyncio.run(tokens.header()) == ("authorization", "Bearer tok-1")
+        (seen,) = server.seen("/token")
+    (query,) = opened
+    assert query["client_id"] == ["pub"] and query["code_challenge_method"] == ["S256"]
+    form = seen.form
+    assert (form["grant_type"], form["code"], form["redirect_uri"]) == (
+        "authorization_code",
+        "AUTH-CODE",
+        redirect,
+    )
+    digest = hashlib.sha256(form["code_verifier"].encode()).digest()
+    assert query["code_challenge"] == [b64.urlsafe_b64encode(digest).rstrip(b"=").decode()]
+
+
+def test_pkce_refuses_a_redirect_it_cannot_take() -> None:
+    with TokenServer() as server:
+        tokens = source(
+            server,
+            Credentials("Pkce"),
+            authorization_endpoint="https://svc.example/authorize",
+            redirect_uri="https://elsewhere.example/callback",
+        )
+        with pytest.raises(SignInError, match="DeviceFlow"):
+            asyncio.run(tokens.header())
