@@ -255,8 +255,15 @@ def test_pkce_takes_the_code_from_the_browser_redirect(monkeypatch: pytest.Monke
     def browser(url: str) -> bool:
         query = parse_qs(urlsplit(url).query)
         opened.append(query)
+        forged = f"{redirect}?{urlencode({'code': 'FORGED', 'state': 'guessed'})}"
         back = f"{redirect}?{urlencode({'code': 'AUTH-CODE', 'state': query['state'][0]})}"
-        threading.Thread(target=lambda: urllib.request.urlopen(back, timeout=30).read()).start()
+
+        def follow() -> None:
+            # Another page on this machine tries its own code first: its state is wrong.
+            urllib.request.urlopen(forged, timeout=30).read()
+            urllib.request.urlopen(back, timeout=30).read()
+
+        threading.Thread(target=follow).start()
         return True
 
     monkeypatch.setattr(webbrowser, "open", browser)
