@@ -516,13 +516,15 @@ def init(
     data_dir: str | os.PathLike[str] | None = None,
     transport: str | None = None,
 ) -> Config:
-    """Say which Run service to use; without arguments a Flyte config file (./config.yaml,
-    .flyte/config.yaml, $FLYTECTL_CONFIG, ~/.flyte/config.yaml), else the embedded local service
-    in ``data_dir`` (default $FLYTE_RUN_WIDGET_DATA or ~/.local/share/flyte-run-widget).
+    """Say which Run service to use; without arguments $FLYTE_API_KEY, else a Flyte config file
+    (searched as the SDK searches: ./config.yaml, ./.flyte/config.yaml, <git root>/.flyte/config.yaml,
+    $UCTL_CONFIG, $FLYTECTL_CONFIG, ~/.union/config.yaml, ~/.flyte/config.yaml), else the embedded
+    local service in ``data_dir`` (default $FLYTE_RUN_WIDGET_DATA or ~/.local/share/flyte-run-widget).
 
     ``insecure`` plain text instead of TLS (default: plain on loopback and http://, TLS otherwise);
-    ``api_key`` a bearer token sent with every call (default $FLYTE_RUN_WIDGET_API_KEY; never
-    sent in plain text off loopback); ``ca_cert`` a PEM file of roots to trust, for a service with
+    ``api_key`` a Flyte API key (base64 of host:client_id:secret:org: endpoint, org and client
+    credentials come from it) or else a bearer token sent as it is (default $FLYTE_RUN_WIDGET_API_KEY);
+    neither is sent in plain text off loopback; ``ca_cert`` a PEM file of roots to trust, for a service with
     a self-signed certificate (config file: admin.caCertFilePath); ``transport`` "grpc" (default,
     or $FLYTE_RUN_WIDGET_TRANSPORT) or "connect" (the Connect protocol: HTTP/1.1 on plain text,
     through proxies that pass no HTTP/2, as the flyte SDK >= 2.1 talks).
