@@ -24,6 +24,7 @@ def key(text: str) -> str:
 @pytest.fixture(autouse=True)
 def _no_outside_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     names = ("FLYTE_API_KEY", "UCTL_CONFIG", "FLYTECTL_CONFIG", "FLYTE_RUN_WIDGET_API_KEY", "FLYTE_AUTH_TYPE")
+    names += ("FLYTE_ADMIN_AUTHTYPE", "FLYTE_AUTH_COMMAND", "FLYTE_ADMIN_COMMAND")
     for name in names:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -180,7 +181,9 @@ def test_config_auth_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     _write(path, "flyte.example.com", "  authType: deviceflow\n  scopes: 'a, b'\n")
     device = build_config().credentials
     assert device is not None and (device.auth_type, device.scopes) == ("DeviceFlow", ("a", "b"))
-    _write(path, "flyte.example.com", "  authType: ExternalCommand\n  command: [get-token, --for, x]\n")
+    # The variables come first, as in the SDK.
+    monkeypatch.setenv("FLYTE_AUTH_TYPE", "ExternalCommand")
+    _write(path, "flyte.example.com", "  authType: DeviceFlow\n  command: [get-token, --for, x]\n")
     command = build_config().credentials
     assert command is not None and command.command == ("get-token", "--for", "x")
     assert "get-token" not in repr(command)

@@ -97,7 +97,8 @@ def credentials_from_file(admin: dict[str, Any], path: Path) -> Credentials | No
     variable = admin.get("clientSecretEnvVar")
     if variable:
         secret = os.environ.get(str(variable), "") or secret
-    auth_type = str(admin.get("authType") or os.environ.get("FLYTE_AUTH_TYPE") or "")
+    # The SDK reads a key's variable before the file (ConfigEntry.read).
+    auth_type = str(_env("FLYTE_AUTH_TYPE", "FLYTE_ADMIN_AUTHTYPE") or admin.get("authType") or "")
     if secret:
         auth_type = "ClientSecret"
     if not auth_type:
@@ -106,7 +107,7 @@ def credentials_from_file(admin: dict[str, Any], path: Path) -> Credentials | No
     if match is None:
         raise ConfigError(f"{path}: admin.authType {auth_type!r} is not one of {', '.join(AUTH_TYPES)}")
     client_id = str(admin.get("clientId") or "")
-    command = _as_list(admin.get("command") or os.environ.get("FLYTE_AUTH_COMMAND"), argv=True)
+    command = _as_list(_env("FLYTE_AUTH_COMMAND", "FLYTE_ADMIN_COMMAND") or admin.get("command"), argv=True)
     if match == "ClientSecret" and not (client_id and secret):
         raise ConfigError(
             f"{path}: admin.authType ClientSecret needs admin.clientId and a secret"
@@ -122,6 +123,10 @@ def credentials_from_file(admin: dict[str, Any], path: Path) -> Credentials | No
         tuple(command),
         source=str(path),
     )
+
+
+def _env(*names: str) -> str:
+    return next((os.environ[n] for n in names if os.environ.get(n)), "")
 
 
 def _as_list(value: Any, *, argv: bool) -> list[str]:
