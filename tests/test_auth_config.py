@@ -185,7 +185,8 @@ def test_config_auth_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.setenv("FLYTE_AUTH_TYPE", "ExternalCommand")
     _write(path, "flyte.example.com", "  authType: DeviceFlow\n  command: [get-token, --for, x]\n")
     command = build_config().credentials
-    assert command is not None and command.command == ("get-token", "--for", "x")
+    assert command is not None and command.auth_type == "ExternalCommand"
+    assert command.command == ("get-token", "--for", "x")
     assert "get-token" not in repr(command)
 
 
