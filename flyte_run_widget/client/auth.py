@@ -23,7 +23,6 @@ from urllib.parse import quote_plus, urljoin, urlsplit
 
 from ..common.net import is_loopback_host
 from ..errors import SignInError
-from . import sign_in
 from .credentials import Credentials
 
 logger = logging.getLogger(__name__)
@@ -309,4 +308,4 @@ async def poll_pause(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-__all__ = ["DEFAULT_HEADER", "Discovery", "SignInError", "Token", "TokenSource", "sign_in", "ssl_context"]
+__all__ = ["DEFAULT_HEADER", "Discovery", "Token", "TokenSource", "poll_pause", "ssl_context"]
