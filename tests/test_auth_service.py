@@ -5,7 +5,9 @@ test_sdk212_auth.py."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,9 @@ from auth_support import AuthService, assert_no_secret, details, parts
 from flyteidl2.cluster import service_pb2 as cluster_service_pb2
 from flyteidl2.dataproxy import dataproxy_service_pb2
 from flyteidl2.workflow import run_logs_service_pb2, run_service_pb2
+
+from flyte_run_widget.server.auth import ExposureError, check_exposure
+from flyte_run_widget.server.oauth import OAuthSettings
 
 DISCOVERY = "/flyteidl2.auth.AuthMetadataService"
 
@@ -135,6 +140,7 @@ def test_api_key_is_shown_once_stored_hashed_and_deleting_it_revokes_its_tokens(
         assert not db.execute("SELECT 1 FROM tokens WHERE hash = ?", (token,)).fetchall()
     path = "/flyteidl2.workflow.RunService/ListRuns"
     assert svc.connect(path, token).status_code == 200
+    assert_no_secret(svc.cli("api-key", "create", "other", "--host", svc.host).stderr, secret)
     again = svc.cli("api-key", "create", "laptop", "--host", svc.host, check=False)
     assert again.returncode == 1 and "exists already" in again.stderr
 
@@ -174,3 +180,34 @@ def test_a_key_can_only_be_made_for_a_host_without_port_and_with_a_fair_name(svc
         proc = svc.cli("api-key", "create", *args, check=False)
         assert proc.returncode == 1 and words in proc.stderr, proc.stderr
     assert svc.cli("api-key", "list").stdout == ""
+
+
+def test_a_call_without_a_token_is_refused_before_its_body_is_read(svc: AuthService) -> None:
+    """Headers that announce 100 MB and no body at all: the refusal comes without waiting for it."""
+    context = ssl.create_default_context(cafile=svc.ca)
+    with (
+        socket.create_connection((svc.host, svc.port), timeout=20) as raw,
+        context.wrap_socket(raw, server_hostname=svc.host) as tls,
+    ):
+        tls.sendall(
+            b"POST /flyteidl2.workflow.RunService/ListRuns HTTP/1.1\r\n"
+            + f"host: {svc.host}\r\n".encode()
+            + b"content-type: application/json\r\ncontent-length: 100000000\r\n\r\n"
+        )
+        head = tls.recv(4096)  # a timeout here (20 s) means the service waited for the body
+    assert head.startswith(b"HTTP/1.1 401"), head[:200]
+
+
+def test_beyond_loopback_the_service_needs_auth_and_tls(tmp_path: Path) -> None:
+    with pytest.raises(ExposureError, match=r"--auth .*--tls-cert"):
+        check_exposure("0.0.0.0")
+    with pytest.raises(ExposureError, match="add --tls-cert/--tls-key"):
+        check_exposure("0.0.0.0", oauth=OAuthSettings())
+    with pytest.raises(ExposureError, match="choose one"):
+        check_exposure("127.0.0.1", token_file=tmp_path / "token", oauth=OAuthSettings())
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("CERT-BYTES-2b7f")
+    key.write_text("PRIVATE-KEY-BYTES-9c1e")
+    exposure = check_exposure("0.0.0.0", tls_cert=cert, tls_key=key, oauth=OAuthSettings(token_ttl=60))
+    assert exposure.oauth is not None and exposure.oauth.token_ttl == 60 and exposure.token is None
+    assert_no_secret(repr(exposure), "PRIVATE-KEY-BYTES-9c1e", "CERT-BYTES-2b7f")

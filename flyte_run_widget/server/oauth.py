@@ -12,7 +12,6 @@ person who opens the verification link reads), ``GET /.well-known/oauth-authoriz
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -44,9 +43,6 @@ class OAuthSettings:
     #: The header clients send the token in (Union's name); ``authorization`` is taken too.
     header: str = "flyte-authorization"
     scopes: tuple[str, ...] = ("all",)
-
-    def with_(self, **changes: Any) -> OAuthSettings:
-        return dataclasses.replace(self, **changes)
 
 
 def base_url(headers: Any, tls: bool, fallback: str) -> str:

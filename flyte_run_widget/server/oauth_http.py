@@ -242,8 +242,9 @@ class OAuthEndpoints:
             DeviceState.DENIED: "the service's owner denied this login",
             DeviceState.UNKNOWN: "the device code is not one this service gave, or was used already",
         }
-        return_state = state if state in text else DeviceState.UNKNOWN
-        raise OAuthError(400, return_state.value, text[return_state])
+        if state not in text:  # APPROVED without a token: the login was cleared meanwhile
+            state = DeviceState.UNKNOWN
+        raise OAuthError(400, state.value, text[state])
 
     async def device_authorization(self, scope: dict[str, Any], form: dict[str, str]) -> dict[str, Any]:
         self._check_public_client(scope, form)
