@@ -21,6 +21,7 @@ from .client.rpc import init
 from .common.phase import friendly_phase, is_terminal
 from .common.version import __version__
 from .notebook.sdk_display import register_on_import as _register_on_import
+from .notebook.sign_in_view import install as _install_sign_in_panel
 from .remote.launch import Task, run
 from .remote.launch import task as _task
 from .remote.run import ActionDetails, ActionOutputs, Run, RunDetails
@@ -86,3 +87,5 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 _register_on_import()
+# A device login started in a notebook shows its link and code in the cell that needs it.
+_install_sign_in_panel()

@@ -105,3 +105,8 @@ class ChildActionError(RunFailedError):
 
 class ChildActionUnavailableError(FlyteRunWidgetError, RuntimeError):
     """A task tried to start a child action where no Run service can run one."""
+
+
+class SignInError(AuthenticationError):
+    """No token could be had: the token endpoint refused the credentials or answered nonsense,
+    a device sign-in was denied or expired, or the token command failed."""

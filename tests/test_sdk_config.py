@@ -5,6 +5,7 @@ gives way to an explicit ``frw.init()``."""
 from __future__ import annotations
 
 import pytest
+from auth_client_support import auth_service_fixture  # noqa: F401 (a fixture)
 from conftest import TOKEN
 from sdk_env import clean_slate, require_flyte, sdk_speaks_grpc
 
@@ -76,3 +77,32 @@ def test_sdk_skip_verify_trusts_what_the_sdk_fetched(exposed, monkeypatch) -> No
         return
     assert cfg.ca_cert is None and cfg.ca_pem and b"BEGIN CERTIFICATE" in cfg.ca_pem
     assert list(frw.Run.listall(limit=1)) == []
+
+
+def test_sdk_client_credentials_sign_the_widget_in(auth_service, monkeypatch) -> None:
+    """Whatever signs the SDK in signs the widget in: the SDK's ClientSecret settings give our
+    client its own token from the service's token endpoint."""
+    import base64
+
+    from auth_client_support import secrets_seen
+
+    monkeypatch.delenv("FLYTE_RUN_WIDGET_API_KEY", raising=False)
+    key = auth_service.key("sdk-user")
+    _host, client_id, secret, _org = base64.b64decode(key).decode().split(":", 3)
+    secrets_seen.extend([key, secret])
+    flyte.init(
+        endpoint=auth_service.endpoint,
+        ca_cert_file_path=str(auth_service.cert),
+        auth_type="ClientSecret",
+        client_id=client_id,
+        client_credentials_secret=secret,
+        project="proj",
+        domain="development",
+    )
+    assert list(frw.Run.listall(limit=1)) == []
+    client = get_client()
+    creds = client.config.credentials
+    assert client.config.source == SOURCE and creds is not None
+    assert (creds.auth_type, creds.client_id) == ("ClientSecret", client_id)
+    assert client._tokens is not None and client._tokens.requests == 1
+    assert secret not in repr(client.config) + repr(creds)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from auth_client_support import AuthService, auth_service_fixture  # noqa: F401 (a fixture)
 from conftest import SECRET, TOKEN, LocalService, ServiceClient, _serve, python_task
 from flyteidl2.cluster import service_pb2 as cluster_service_pb2
 from flyteidl2.common import phase_pb2
@@ -240,3 +241,90 @@ def test_embedded_service_wants_its_own_token_and_the_client_sends_it(tmp_path: 
     finally:
         pid = json.loads((data / "server.json").read_text())["pid"]
         os.kill(pid, signal.SIGTERM)
+
+
+# -- signing in (serve --auth): keys, secrets and tokens stay out of everything shown ----------
+
+
+def test_signed_in_client_shows_no_key_secret_or_token(
+    auth_service: AuthService,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """An API key, the secret in it and the tokens it gets, and a device login's token: in no
+    repr, widget state (the sign-in panel included), display bundle, error, log record or output."""
+    import base64
+    import logging
+    import threading
+
+    from auth_client_support import secrets_seen
+
+    from flyte_run_widget.client import sign_in
+    from flyte_run_widget.client.rpc import get_client
+    from flyte_run_widget.notebook.sign_in_view import _widget_class, as_trait
+    from flyte_run_widget.notebook.widget import RunWidget
+
+    caplog.set_level(logging.DEBUG)
+    key = auth_service.key("notebook")
+    secret = base64.b64decode(key).decode().split(":", 3)[2]
+    secrets_seen.extend([key, secret])
+    cfg = frw.init(auth_service.endpoint, ca_cert=auth_service.cert, api_key=key, project="proj")
+    run = frw.run(frw.Task(_print_environment, name="sec.signed_in"))
+    run.wait(quiet=True)
+    client = get_client()
+    assert client._bearer is not None
+    tokens = [client._bearer[1].split()[-1]]
+    widget = RunWidget(run)
+    shown = [repr(cfg), str(cfg), repr(cfg.credentials), repr(client._tokens), repr(run), run.to_json()]
+    wrong = base64.b64encode(f"127.0.0.1:notebook:{'y' * len(secret)}:".encode()).decode()
+    try:
+        shown += [
+            json.dumps(widget.get_state(), default=str),
+            json.dumps(widget._repr_mimebundle_(), default=str),
+        ]
+        shown.append(json.dumps(run._repr_mimebundle_(), default=str))
+        frw.init(auth_service.endpoint, ca_cert=auth_service.cert, api_key=wrong, project="proj")
+        with pytest.raises(errors.SignInError) as info:
+            list(frw.Run.listall())
+        shown += [str(info.value), repr(info.value), str(info.value.details)]
+
+        # A device login while the widget is on screen: its panel gets the link and the code only.
+        config = tmp_path / "device.yaml"
+        config.write_text(
+            f"admin:\n  endpoint: dns:///{auth_service.endpoint}\n  authType: DeviceFlow\n"
+            f"  caCertFilePath: {auth_service.cert}\ntask:\n  project: proj\n"
+        )
+        panels: list[dict[str, object]] = []
+        owners: list[threading.Thread] = []
+
+        def approve(prompt: sign_in.SignInPrompt | None) -> None:
+            if prompt is None:
+                return
+            panels.append(dict(widget.sign_in))
+            shown.append(json.dumps(widget.get_state(), default=str))
+            shown.append(json.dumps(_widget_class()(sign_in=as_trait(prompt)).get_state(), default=str))
+            owner = threading.Thread(target=auth_service.cli, args=("auth", "approve", prompt.code))
+            owners.append(owner)
+            owner.start()
+
+        remove = sign_in.add_listener(approve)
+        try:
+            frw.init(config_file=config)
+            list(frw.Run.listall())
+        finally:
+            remove()
+            for owner in owners:
+                owner.join(60)
+        assert get_client()._bearer is not None
+        tokens.append(get_client()._bearer[1].split()[-1])  # type: ignore[index]
+        assert len(panels) == 1 and set(panels[0]) == {"url", "code", "endpoint"}
+        assert widget.sign_in == {}  # answered: the panel is gone
+    finally:
+        widget.close()
+    secrets_seen.extend(tokens)
+    out = capfd.readouterr()
+    shown += [caplog.text, out.out, out.err]
+    for text in shown:
+        for hidden in (key, secret, wrong, *tokens):
+            assert hidden not in text

@@ -8,6 +8,7 @@ frw.init("dns:///flyte.example.com", project="ml", domain="development")
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from urllib.parse import urlsplit
 from ..common.data_dir import default_data_dir
 from ..common.net import is_loopback_host
 from ..errors import ConfigError
+from .credentials import API_KEY_ENV as FLYTE_API_KEY_ENV
+from .credentials import Credentials, credentials_from_file, decode_api_key, looks_like_api_key
 
 API_KEY_ENV = "FLYTE_RUN_WIDGET_API_KEY"
 DEFAULT_PROJECT = "flytesnacks"
@@ -49,6 +52,9 @@ class Config:
     embedded: bool = False
     data_dir: Path | None = None  # the embedded service's folder, when embedded
     source: str = "arguments"
+    # OAuth2 credentials for the service's token endpoint (client/auth.py); the token they get
+    # is sent instead of api_key.
+    credentials: Credentials | None = field(default=None, repr=False)
 
     @property
     def console_url(self) -> str:
@@ -104,22 +110,43 @@ def parse_endpoint(endpoint: str) -> Endpoint:
     return Endpoint(target=f"{shown}:{port}", host=host, port=port, scheme=tls_scheme or "https")
 
 
-def _config_candidates() -> list[Path]:
-    paths = [Path("config.yaml"), Path(".flyte") / "config.yaml"]
-    env = os.environ.get("FLYTECTL_CONFIG")
-    if env:
-        paths.append(Path(env).expanduser())
-    paths.append(Path.home() / ".flyte" / "config.yaml")
-    return paths
+# The variables that name a config file, in the SDK's order (flyte.config._reader.resolve_config_path).
+_CONFIG_ENVS = ("UCTL_CONFIG", "FLYTECTL_CONFIG")
+
+
+def _git_root_config() -> Path | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):  # no git: no git root
+        return None
+    if out.returncode != 0 or not out.stdout.strip():
+        return None
+    return Path(out.stdout.strip()) / ".flyte" / "config.yaml"
 
 
 def find_config_file() -> Path | None:
-    env = os.environ.get("FLYTECTL_CONFIG")
-    for path in _config_candidates():
+    """The Flyte config file, searched as the flyte SDK searches: ./config.yaml,
+    ./.flyte/config.yaml, <git root>/.flyte/config.yaml, $UCTL_CONFIG, $FLYTECTL_CONFIG,
+    ~/.union/config.yaml, ~/.flyte/config.yaml."""
+    for path in (Path("config.yaml"), Path(".flyte") / "config.yaml"):
         if path.is_file():
             return path
-        if env and path == Path(env).expanduser():
-            raise ConfigError(f"FLYTECTL_CONFIG names {path}, which does not exist; fix or unset it")
+    git = _git_root_config()
+    if git is not None and git.is_file():
+        return git
+    for name in _CONFIG_ENVS:
+        env = os.environ.get(name)
+        if env:
+            # The SDK takes the variable's file without looking further, so a wrong path is an error.
+            path = Path(env).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"{name} names {path}, which does not exist; fix or unset it")
+            return path
+    for path in (Path.home() / ".union" / "config.yaml", Path.home() / ".flyte" / "config.yaml"):
+        if path.is_file():
+            return path
     return None
 
 
@@ -147,6 +174,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
         "domain": task.get("domain"),
         "org": task.get("org"),
         "ca_cert": admin.get("caCertFilePath"),
+        "credentials": credentials_from_file(admin, path),
     }
 
 
@@ -161,8 +189,10 @@ def build_config(
     ca_cert: str | os.PathLike[str] | None = None,
     config_file: str | os.PathLike[str] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
+    credentials: Credentials | None = None,
 ) -> Config:
-    """Resolve arguments, then a config file, then the embedded service, in that order."""
+    """Resolve arguments, then a config file, then the embedded service, in that order.
+    ``credentials`` (how to get tokens) come with the endpoint, e.g. from the flyte SDK."""
     # An empty name is a mistake (often an unset variable), not a wish for the default: runs
     # would quietly go to another project.
     for name, value, default in (("project", project, DEFAULT_PROJECT), ("domain", domain, DEFAULT_DOMAIN)):
@@ -175,6 +205,23 @@ def build_config(
     source = "arguments"
     embedded = False
     directory: Path | None = None
+    key_org: str | None = None
+    # A Flyte API key (the SDK's order: the argument, then $FLYTE_API_KEY) names the endpoint and
+    # the org, and signs in with client credentials; any other api_key is a bearer token as it is.
+    flyte_key = None
+    if api_key is not None and looks_like_api_key(api_key):
+        flyte_key = decode_api_key(api_key, source="init(api_key=...)")
+        credentials, api_key = flyte_key.credentials("init(api_key=...)"), None
+    elif api_key is None and endpoint is None and config_file is None and os.environ.get(FLYTE_API_KEY_ENV):
+        flyte_key = decode_api_key(os.environ[FLYTE_API_KEY_ENV], source=f"${FLYTE_API_KEY_ENV}")
+        credentials = flyte_key.credentials(f"${FLYTE_API_KEY_ENV}")
+    if flyte_key is not None:
+        key_org = flyte_key.org
+        if endpoint is None:
+            # The SDK dials the key's host as dns:///host over TLS: port 443 (parse_endpoint's default).
+            endpoint, source = flyte_key.endpoint, credentials.source if credentials else source
+            if insecure is None:
+                insecure = False
     if endpoint is None:
         path = Path(config_file) if config_file else find_config_file()
         if path is not None:
@@ -198,11 +245,12 @@ def build_config(
     roots = ca_cert if ca_cert is not None else from_file.get("ca_cert")
     if insecure is None:
         insecure = not roots and (parsed.scheme == "http" or parsed.is_loopback)
-    key = api_key if api_key is not None or embedded else os.environ.get(API_KEY_ENV) or None
+    credentials = credentials or from_file.get("credentials")
+    key = api_key if api_key is not None or embedded or credentials else os.environ.get(API_KEY_ENV) or None
     cfg = Config(
         endpoint=parsed,
         insecure=bool(insecure),
-        org=org if org is not None else (from_file.get("org") or ""),
+        org=org if org is not None else (key_org or from_file.get("org") or ""),
         project=project if project is not None else from_file.get("project") or DEFAULT_PROJECT,
         domain=domain if domain is not None else from_file.get("domain") or DEFAULT_DOMAIN,
         api_key=key,
@@ -210,10 +258,11 @@ def build_config(
         embedded=embedded,
         data_dir=directory,
         source=source,
+        credentials=credentials,
     )
-    if cfg.api_key and cfg.insecure and not parsed.is_loopback:
+    if (cfg.api_key or cfg.credentials) and cfg.insecure and not parsed.is_loopback:
         raise ConfigError(
-            f"refusing to send an API key in clear text to {parsed.target}; use TLS "
+            f"refusing to send an API key or token in clear text to {parsed.target}; use TLS "
             "(insecure=False, or an https:// endpoint) or drop the key"
         )
     return cfg

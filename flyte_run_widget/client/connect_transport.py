@@ -16,6 +16,8 @@ from typing import Any
 
 import grpc
 from connectrpc.errors import ConnectError
+from flyteidl2.auth import auth_service_pb2 as auth_pb2
+from flyteidl2.auth.auth_service_connect import AuthMetadataServiceClient
 from flyteidl2.cluster.service_connect import ClusterServiceClient
 from flyteidl2.dataproxy.dataproxy_service_connect import DataProxyServiceClient
 from flyteidl2.workflow.run_logs_service_connect import RunLogsServiceClient
@@ -104,6 +106,7 @@ class ConnectCalls:
         self.runs = RunServiceClient(address, **kwargs)
         self.logs = RunLogsServiceClient(address, **kwargs)
         self.cluster = ClusterServiceClient(address, **kwargs)
+        self.auth = AuthMetadataServiceClient(address, **kwargs)
         self._proxies: dict[str, DataProxyServiceClient] = {"": DataProxyServiceClient(address, **kwargs)}
 
     async def _error(self, e: ConnectError) -> CallError:
@@ -162,6 +165,20 @@ class ConnectCalls:
             return await self.cluster.select_cluster(request, headers=headers, timeout_ms=int(timeout * 1000))
         except ConnectError as e:
             raise await self._error(e) from e
+
+    async def auth_metadata(self, headers: Mapping[str, str], timeout: float) -> tuple[Any, Any]:
+        """GetOAuth2Metadata and GetPublicClientConfig, in that order."""
+        timeout_ms = int(timeout * 1000)
+        try:
+            metadata = await self.auth.get_o_auth2_metadata(
+                auth_pb2.GetOAuth2MetadataRequest(), headers=headers, timeout_ms=timeout_ms
+            )
+            public = await self.auth.get_public_client_config(
+                auth_pb2.GetPublicClientConfigRequest(), headers=headers, timeout_ms=timeout_ms
+            )
+        except ConnectError as e:
+            raise await self._error(e) from e
+        return metadata, public
 
     def proxy(self, endpoint: str) -> Any:
         """A DataProxyService client for ``endpoint`` ("" or this one: this endpoint's)."""

@@ -16,6 +16,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import grpc
+from flyteidl2.auth import auth_service_pb2 as auth_pb2
+from flyteidl2.auth import auth_service_pb2_grpc as auth_grpc
 from flyteidl2.cluster import payload_pb2 as cluster_pb2
 from flyteidl2.cluster import service_pb2_grpc as cluster_grpc
 from flyteidl2.dataproxy import dataproxy_service_pb2 as dp
@@ -33,8 +35,10 @@ from ..errors import (
     PermissionDeniedError,
     ServiceError,
     ServiceUnavailableError,
+    SignInError,
 )
 from . import loop as _loop
+from .auth import Discovery, TokenSource, ssl_context
 from .call_error import CallError
 from .config import Config, build_config, parse_endpoint
 from .diagnose import diagnose
@@ -75,6 +79,17 @@ class Client:
         # Channels to data-plane endpoints SelectCluster named, by endpoint.
         self._data_channels: dict[str, grpc.aio.Channel] = {}
         self._connect_lock: asyncio.Lock | None = None
+        # OAuth2 credentials: one token for every channel, renewed before it expires.
+        self._tokens: TokenSource | None = None
+        self._bearer: tuple[str, str] | None = None  # the header the last call was given
+        if config.credentials is not None:
+            self._tokens = TokenSource(
+                config.credentials,
+                self._discover,
+                endpoint=config.endpoint.target,
+                verify=ssl_context(self._roots()),
+                base_url=config.console_url,
+            )
 
     # -- connection -------------------------------------------------------------------------
 
@@ -89,9 +104,59 @@ class Client:
         target = target or self.config.endpoint.target
         if self.config.insecure:
             return grpc.aio.insecure_channel(target, options=options)
-        roots = self.config.ca_cert.read_bytes() if self.config.ca_cert else self.config.ca_pem
-        credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+        credentials = grpc.ssl_channel_credentials(root_certificates=self._roots())
         return grpc.aio.secure_channel(target, credentials, options=options)
+
+    def _roots(self) -> bytes | None:
+        if self.config.insecure:
+            return None
+        return self.config.ca_cert.read_bytes() if self.config.ca_cert else self.config.ca_pem
+
+    async def _discover(self) -> Discovery:
+        """The service's OAuth2 settings, through AuthMetadataService on this client's transport
+        (no token: discovery is what gets one)."""
+        await self._ensure()
+        md = [("x-request-id", uuid.uuid4().hex)]
+        try:
+            if self._connect is not None:
+                metadata, public = await self._connect.auth_metadata(dict(md), UNARY_TIMEOUT)
+            else:
+                stub = auth_grpc.AuthMetadataServiceStub(self._channel)
+                metadata = await stub.GetOAuth2Metadata(
+                    auth_pb2.GetOAuth2MetadataRequest(), metadata=md, timeout=UNARY_TIMEOUT
+                )
+                public = await stub.GetPublicClientConfig(
+                    auth_pb2.GetPublicClientConfigRequest(), metadata=md, timeout=UNARY_TIMEOUT
+                )
+        except (grpc.aio.AioRpcError, CallError) as e:
+            code, details = _status(e)
+            if code == grpc.StatusCode.UNIMPLEMENTED:
+                creds = self.config.credentials
+                raise SignInError(
+                    f"the service at {self.config.endpoint.target} does not answer AuthMetadataService"
+                    f" discovery, so it cannot sign us in with {creds.auth_type if creds else 'OAuth2'}"
+                    f" (from {creds.source if creds else 'the config'}); it may need no sign-in: drop the"
+                    " credentials, or check the endpoint",
+                    code=code.name,
+                    details=details,
+                ) from e
+            raise self.map_status(code, details, what="sign-in discovery (AuthMetadataService)") from e
+        return Discovery.from_responses(metadata, public)
+
+    async def _authorize(self) -> tuple[str, str] | None:
+        """The auth header for the next call (a token renewed if due); None without credentials."""
+        if self._tokens is None:
+            return None
+        self._bearer = await self._tokens.header()
+        return self._bearer
+
+    def _refused(self, used: tuple[str, str] | None) -> bool:
+        """After UNAUTHENTICATED: True when a new token is worth one more try."""
+        if self._tokens is None or used is None:
+            return False
+        logger.info("the service refused the token; getting a new one to retry once")
+        self._tokens.invalidate(used[1])
+        return True
 
     async def _ensure(self) -> None:
         if self._channel is not None or self._connect is not None:
@@ -191,7 +256,9 @@ class Client:
 
     def _metadata(self) -> list[tuple[str, str]]:
         md = [("x-request-id", uuid.uuid4().hex)]
-        if self.config.api_key:
+        if self._bearer is not None:
+            md.append(self._bearer)
+        elif self.config.api_key:
             md.append(("authorization", f"Bearer {self.config.api_key}"))
         return md
 
@@ -205,41 +272,63 @@ class Client:
     # -- calls ------------------------------------------------------------------------------
 
     async def unary(self, name: str, request: Any, *, what: str = "", timeout: float = UNARY_TIMEOUT) -> Any:
-        """Call a unary RPC; one retry after reconnecting if the service went away."""
-        for attempt in range(2):
+        """Call a unary RPC; one retry after reconnecting if the service went away, one with a
+        new token if it refused ours."""
+        reconnected = renewed = False
+        while True:
             await self._ensure()
+            used = await self._authorize()
             try:
                 if self._connect is not None:
                     return await self._connect.unary(name, request, self._headers(), timeout)
                 return await self._method(name)(request, metadata=self._metadata(), timeout=timeout)
             except (grpc.aio.AioRpcError, CallError) as e:
                 code, details = _status(e)
-                if code == grpc.StatusCode.UNAVAILABLE and attempt == 0:
+                if code == grpc.StatusCode.UNAVAILABLE and not reconnected:
                     logger.info("%s: service unavailable (%s); reconnecting to retry once", name, details)
+                    reconnected = True
                     await self._reconnect_or_raise(e)
                     continue
+                if code == grpc.StatusCode.UNAUTHENTICATED and not renewed and self._refused(used):
+                    renewed = True
+                    continue
                 raise self.map_status(code, details, what=what) from e
-        raise AssertionError("unreachable")
 
     async def stream(self, name: str, request: Any, *, what: str = "") -> AsyncIterator[Any]:
         """Iterate a server stream; errors arrive mapped. Reconnecting is the caller's choice,
         because only the caller knows where to resume. TailLogs (a RunLogsService request) goes
-        where the service's ClusterService sends logs (see ``_tail_logs``)."""
-        await self._ensure()
-        responses: AsyncGenerator[Any, None]
-        if name == "TailLogs":
-            responses = self._tail_logs(request, what)
-        elif self._connect is not None:
-            responses = self._connect.stream(name, request, self._headers())
-        else:
-            responses = self._grpc_stream(self._method(name)(request, metadata=self._metadata()))
-        try:
-            async for item in responses:
-                yield item
-        except (grpc.aio.AioRpcError, CallError) as e:
-            raise self.map_status(*_status(e), what=what) from e
-        finally:
-            await responses.aclose()
+        where the service's ClusterService sends logs (see ``_tail_logs``). A stream refused
+        before its first message is tried once more with a new token."""
+        renewed = False
+        while True:
+            await self._ensure()
+            used = await self._authorize()
+            responses: AsyncGenerator[Any, None]
+            if name == "TailLogs":
+                responses = self._tail_logs(request, what)
+            elif self._connect is not None:
+                responses = self._connect.stream(name, request, self._headers())
+            else:
+                responses = self._grpc_stream(self._method(name)(request, metadata=self._metadata()))
+            answered = False
+            try:
+                async for item in responses:
+                    answered = True
+                    yield item
+                return
+            except (grpc.aio.AioRpcError, CallError) as e:
+                code, details = _status(e)
+                if (
+                    code == grpc.StatusCode.UNAUTHENTICATED
+                    and not answered
+                    and not renewed
+                    and self._refused(used)
+                ):
+                    renewed = True
+                    continue
+                raise self.map_status(code, details, what=what) from e
+            finally:
+                await responses.aclose()
 
     async def _grpc_stream(self, call: Any) -> AsyncGenerator[Any, None]:
         try:
@@ -356,9 +445,17 @@ class Client:
         if code == grpc.StatusCode.UNAVAILABLE:
             return self._unreachable(details)
         if code == grpc.StatusCode.UNAUTHENTICATED:
+            creds = self.config.credentials
+            fix = (
+                f"the {creds.auth_type} credentials from {creds.source} got a token it refuses: check"
+                " that they are for this service and not revoked"
+                if creds is not None
+                else "pass api_key= to init() (a Flyte API key, or this service's token) or set"
+                " FLYTE_API_KEY (a Flyte API key) or FLYTE_RUN_WIDGET_API_KEY (a token), or set"
+                " admin.authType in the Flyte config"
+            )
             return AuthenticationError(
-                f"the service at {target} did not accept our credentials ({details}); "
-                "pass api_key= to init() or set FLYTE_RUN_WIDGET_API_KEY",
+                f"the service at {target} did not accept our credentials ({details}); {fix}",
                 code=name,
                 details=details,
             )
@@ -419,13 +516,15 @@ def init(
     data_dir: str | os.PathLike[str] | None = None,
     transport: str | None = None,
 ) -> Config:
-    """Say which Run service to use; without arguments a Flyte config file (./config.yaml,
-    .flyte/config.yaml, $FLYTECTL_CONFIG, ~/.flyte/config.yaml), else the embedded local service
-    in ``data_dir`` (default $FLYTE_RUN_WIDGET_DATA or ~/.local/share/flyte-run-widget).
+    """Say which Run service to use; without arguments $FLYTE_API_KEY, else a Flyte config file
+    (searched as the SDK searches: ./config.yaml, ./.flyte/config.yaml, <git root>/.flyte/config.yaml,
+    $UCTL_CONFIG, $FLYTECTL_CONFIG, ~/.union/config.yaml, ~/.flyte/config.yaml), else the embedded
+    local service in ``data_dir`` (default $FLYTE_RUN_WIDGET_DATA or ~/.local/share/flyte-run-widget).
 
     ``insecure`` plain text instead of TLS (default: plain on loopback and http://, TLS otherwise);
-    ``api_key`` a bearer token sent with every call (default $FLYTE_RUN_WIDGET_API_KEY; never
-    sent in plain text off loopback); ``ca_cert`` a PEM file of roots to trust, for a service with
+    ``api_key`` a Flyte API key (base64 of host:client_id:secret:org: endpoint, org and client
+    credentials come from it) or else a bearer token sent as it is (default $FLYTE_RUN_WIDGET_API_KEY);
+    neither is sent in plain text off loopback; ``ca_cert`` a PEM file of roots to trust, for a service with
     a self-signed certificate (config file: admin.caCertFilePath); ``transport`` "grpc" (default,
     or $FLYTE_RUN_WIDGET_TRANSPORT) or "connect" (the Connect protocol: HTTP/1.1 on plain text,
     through proxies that pass no HTTP/2, as the flyte SDK >= 2.1 talks).

@@ -18,18 +18,24 @@ What is read, and from where (the SDK has a public API only for project and doma
   certificates the SDK fetched from the server and trusts (``session_config.tls_ca_cert``).
   flyte 2.0.x keeps neither: there the system's roots are used unless ``frw.init(ca_cert=...)``.
 
-Credentials are not taken over: the SDK authenticates with OAuth flows of its own; a bearer key
-for this package still comes from ``FLYTE_RUN_WIDGET_API_KEY`` (or ``frw.init(api_key=...)``).
+- credentials (TLS only, as the SDK signs in only over TLS): the API key the SDK was given
+  (``session_config.api_key``, from ``flyte.init_from_api_key``), else its auth settings
+  (``session_config.auth_kwargs``: ``auth_type``, ``client_id``, ``client_credentials_secret``,
+  ``scopes``, ``command``); our client then gets its own tokens the same way. The SDK's default
+  ``Pkce`` gives way to a bearer token of this package's (``FLYTE_RUN_WIDGET_API_KEY``).
+  flyte 2.0.x keeps neither: there the bearer token of ``FLYTE_RUN_WIDGET_API_KEY`` is used.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import replace
 from typing import Any
 
 from ..errors import ConfigError
-from .config import Config, build_config
+from .config import API_KEY_ENV, Config, build_config
+from .credentials import AUTH_TYPES, Credentials, decode_api_key
 
 SOURCE = "the flyte SDK's settings (flyte.init)"
 
@@ -59,6 +65,7 @@ def config_from_sdk(client: Any) -> Config:
             project=settings["project"],
             domain=settings["domain"],
             ca_cert=settings["ca_cert"],
+            credentials=settings["credentials"],
         )
     except ConfigError as e:
         raise ConfigError(
@@ -84,7 +91,9 @@ def _settings(client: Any) -> dict[str, Any]:
     else:  # flyte 2.0.x: a gRPC channel, with the endpoint and the TLS choice beside it
         endpoint = str(client.endpoint)
         insecure = bool(getattr(client, "insecure", False))
+    credentials = None if insecure or session is None else _credentials(session)
     return {
+        "credentials": credentials,
         "endpoint": endpoint,
         "insecure": insecure,
         "ca_cert": None if insecure else ca_cert,
@@ -101,3 +110,27 @@ def _public(flyte: Any, name: str) -> str | None:
     except Exception:  # the SDK raises when it was initialised without a project or domain
         return None
     return str(value) if value else None
+
+
+def _credentials(session: Any) -> Credentials | None:
+    """How the SDK signs in to its endpoint, as our Credentials (None: no sign-in of its own)."""
+    api_key = getattr(session, "api_key", None)
+    if isinstance(api_key, str) and api_key:
+        return decode_api_key(api_key, source="the flyte SDK's API key").credentials(
+            "the flyte SDK's API key (flyte.init_from_api_key)"
+        )
+    auth = dict(getattr(session, "auth_kwargs", None) or {})
+    auth_type = str(auth.get("auth_type") or "Pkce")
+    if auth_type not in AUTH_TYPES:  # e.g. Passthrough: nothing we can do the same way
+        return None
+    if auth_type == "Pkce" and os.environ.get(API_KEY_ENV):
+        return None  # the SDK's default, where this package was given a token of its own
+    secret = auth.get("client_credentials_secret") or auth.get("client_secret") or ""
+    return Credentials(
+        auth_type,
+        str(auth.get("client_id") or ""),
+        str(secret),
+        tuple(str(s) for s in auth.get("scopes") or ()),
+        tuple(str(c) for c in auth.get("command") or ()),
+        source=f"the flyte SDK's settings (auth_type {auth_type})",
+    )

@@ -26,6 +26,7 @@ import traitlets as t
 from flyteidl2.workflow import run_definition_pb2
 
 from ..client import loop as _loop
+from ..client import sign_in as _sign_in
 from ..client.streams import follow_action, follow_logs
 from ..common.idl import error_code
 from ..common.phase import friendly_phase, is_success, is_terminal
@@ -33,6 +34,7 @@ from ..errors import FlyteRunWidgetError
 from ..remote.log_lines import encode_batch, to_columns
 from ..remote.run import Run
 from .batches import AttemptLog, chunks
+from .sign_in_view import as_trait
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +84,8 @@ class RunWidget(anywidget.AnyWidget):
     max_lines = t.Int(100_000).tag(sync=True)
     log_attempts = t.List(t.Int()).tag(sync=True)
     notice = t.Unicode("").tag(sync=True)
+    # A waiting device login of the client's service: {url, code, endpoint}, else {}.
+    sign_in = t.Dict().tag(sync=True)
 
     def __init__(self, run: Any, *, max_lines: int = 100_000, follow: bool = True, **kwargs: Any) -> None:
         if max_lines < 1:
@@ -96,6 +100,7 @@ class RunWidget(anywidget.AnyWidget):
         self._state_from_pb2(self.run.pb2.action)
         self.on_msg(self._on_frontend_msg)
         self._route_clicks_early()
+        self._stop_listening = _sign_in.add_listener(self._show_sign_in)
         _install_kernel_pump()
         if follow:
             self._spawn(self._watch(), _WATCHING)
@@ -328,8 +333,15 @@ class RunWidget(anywidget.AnyWidget):
 
     # -- lifecycle and static output -----------------------------------------------------------
 
+    def _show_sign_in(self, prompt: _sign_in.SignInPrompt | None) -> None:
+        if not self._closed:
+            self.sign_in = as_trait(prompt)
+
     def close(self) -> None:
         self._closed = True
+        stop = getattr(self, "_stop_listening", None)
+        if stop is not None:
+            stop()
         for fut in list(getattr(self, "_tasks", ())):
             fut.cancel()
         super().close()

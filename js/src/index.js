@@ -6,14 +6,16 @@
  */
 import './theme.css'
 import { attachStore } from './store.js'
-import { renderWidget } from './widget.js'
+import { renderSignIn, renderWidget } from './widget.js'
 
 export default {
   initialize({ model }) {
+    if (model.get('view') === 'sign_in') return undefined
     const store = attachStore(model)
     return () => store.dispose()
   },
   render({ model, el }) {
+    if (model.get('view') === 'sign_in') return renderSignIn({ model, el })
     return renderWidget({ model, el })
   },
 }

@@ -1,9 +1,10 @@
 /**
- * The error panel, the outputs panel and the connection banner. All text is set as text.
+ * The error panel, the outputs panel, the connection banner and the sign-in panel. All text is
+ * set as text.
  *
  *     const panel = createErrorPanel(); panel.update({ kind: 'USER', code: 'E1', message })
  */
-import { h, show } from './dom.js'
+import { h, safeHttpUrl, show } from './dom.js'
 
 const FIRST_LINE_MAX = 300
 
@@ -75,6 +76,35 @@ export function createNotice() {
       const text = typeof notice === 'string' ? notice : ''
       el.textContent = text
       show(el, text.length > 0)
+    },
+  }
+}
+
+/**
+ * What to do to sign in: `{ url, code, endpoint }` from the kernel (a device login's verification
+ * link and user code). Only an http(s) URL becomes a link; everything is set as text.
+ */
+export function createSignInPanel() {
+  const endpoint = h('span', { class: 'frw-signin-endpoint' })
+  const where = h('span', { class: 'frw-signin-url' })
+  const code = h('code', { class: 'frw-signin-code' })
+  const codePart = h('span', {}, ' and enter the code ', code)
+  const el = h('div', { class: 'frw-signin', role: 'alert' }, 'Sign in to ', endpoint, ': open ', where, codePart)
+  show(el, false)
+  return {
+    el,
+    update(signIn) {
+      const raw = typeof signIn?.url === 'string' ? signIn.url : ''
+      const url = safeHttpUrl(raw)
+      const userCode = typeof signIn?.code === 'string' ? signIn.code : ''
+      show(el, raw.length > 0)
+      endpoint.textContent = typeof signIn?.endpoint === 'string' ? signIn.endpoint : 'the service'
+      // The link exists only while there is one to follow.
+      where.replaceChildren(url
+        ? h('a', { class: 'frw-signin-link', href: url, target: '_blank', rel: 'noopener noreferrer' }, url)
+        : raw)
+      code.textContent = userCode
+      show(codePart, userCode.length > 0)
     },
   }
 }

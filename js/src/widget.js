@@ -8,12 +8,12 @@ import { createClock } from './clock.js'
 import { createControls } from './controls.js'
 import { h, safeHttpUrl, show } from './dom.js'
 import { LogView } from './logview.js'
-import { createBanner, createErrorPanel, createNotice, createOutputsPanel } from './panels.js'
+import { createBanner, createErrorPanel, createNotice, createOutputsPanel, createSignInPanel } from './panels.js'
 import { attachStore, findStore } from './store.js'
 
 const TRAITS = [
   'run_name', 'run_url', 'task_name', 'phase', 'raw_phase', 'start_ms', 'end_ms', 'now_ms',
-  'attempts', 'error', 'outputs', 'connection', 'busy', 'notice',
+  'attempts', 'error', 'outputs', 'connection', 'busy', 'notice', 'sign_in',
 ]
 
 export function renderWidget({ model, el, env = {} }) {
@@ -40,11 +40,13 @@ export function renderWidget({ model, el, env = {} }) {
   })
   const banner = createBanner()
   const notice = createNotice()
+  const signIn = createSignInPanel()
   const errorPanel = createErrorPanel()
   const outputsPanel = createOutputsPanel()
   const logs = new LogView({ store, send, name: () => String(get('run_name') ?? ''), env: env.frames })
 
   const root = h('div', { class: 'frw' },
+    signIn.el,
     banner.el,
     notice.el,
     h('div', { class: 'frw-header' },
@@ -78,6 +80,7 @@ export function renderWidget({ model, el, env = {} }) {
     controls.update()
     banner.update(get('connection'), isTerminal(phase))
     notice.update(get('notice'))
+    signIn.update(get('sign_in'))
     errorPanel.update(get('error'))
     outputsPanel.update(get('outputs'))
   }
@@ -93,5 +96,19 @@ export function renderWidget({ model, el, env = {} }) {
     logs.destroy()
     root.remove()
     if (ownsStore) store.dispose()
+  }
+}
+
+/** A view of a SignInWidget: only the sign-in panel (shown while a sign-in waits). */
+export function renderSignIn({ model, el }) {
+  const panel = createSignInPanel()
+  const root = h('div', { class: 'frw' }, panel.el)
+  const update = () => panel.update(model.get('sign_in'))
+  model.on('change:sign_in', update)
+  update()
+  el.append(root)
+  return () => {
+    model.off('change:sign_in', update)
+    root.remove()
   }
 }

@@ -1,0 +1,175 @@
+"""This package's client signing in to the real service started with ``serve --auth`` (TLS, its
+own certificate): an API key (client credentials), a device login approved with
+``flyte-run-widget auth approve``, tokens renewed under load, and refusals that say why."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from auth_client_support import AuthService, auth_service_fixture, secrets_seen  # noqa: F401 (a fixture)
+
+import flyte_run_widget as frw
+from flyte_run_widget.client import loop as _loop
+from flyte_run_widget.client import sign_in
+from flyte_run_widget.client.rpc import get_client
+from flyte_run_widget.client.streams import follow_logs
+from flyte_run_widget.errors import SignInError
+
+TRANSPORT = os.environ.get("FLYTE_RUN_WIDGET_TRANSPORT", "grpc")
+LINES = 300
+
+
+def chatty(n: int) -> int:
+    for i in range(n):
+        print(f"line {i}")
+    return n
+
+
+def _init(service: AuthService, **kwargs: object) -> None:
+    frw.init(service.endpoint, ca_cert=service.cert, project="proj", transport=TRANSPORT, **kwargs)  # type: ignore[arg-type]
+
+
+def _all_lines(run: frw.Run) -> list[str]:
+    async def read() -> list[str]:
+        got: list[str] = []
+        async for batch in follow_logs(get_client(), run.action_id, 1):
+            got.extend(line.message for line in batch)
+        return got
+
+    return _task_lines(_loop.submit(read()).result(120))
+
+
+def _task_lines(messages: list[str]) -> list[str]:
+    """The task's own lines (the service adds a few of its own)."""
+    return [m.strip() for m in messages if m.startswith("line ")]
+
+
+def test_api_key_signs_in_and_every_channel_carries_the_token(auth_service: AuthService) -> None:
+    key = auth_service.key("laptop")
+    secrets_seen.append(key)
+    _init(auth_service, api_key=key)
+    run = frw.run(chatty, n=5)
+    run.wait(quiet=True)
+    assert run.outputs()[0] == 5
+    assert _all_lines(run) == [f"line {i}" for i in range(5)]  # the data plane's TailLogs too
+    client = get_client()
+    assert client._tokens is not None and client._bearer is not None
+    assert client._bearer[0] == "flyte-authorization"  # the header discovery names
+    assert client._tokens.requests == 1
+    token = client._bearer[1]
+    secrets_seen.append(token.split()[-1])
+    for text in (repr(client.config), repr(run), run.to_json(), repr(client._tokens)):
+        assert key not in text and token not in text
+
+
+def test_wrong_and_deleted_keys_are_refused_with_reasons(auth_service: AuthService) -> None:
+    key = auth_service.key("ci")
+    secrets_seen.append(key)
+
+    host, client_id, secret, org = base64.b64decode(key).decode().split(":", 3)
+    wrong = base64.b64encode(f"{host}:{client_id}:{'x' * len(secret)}:{org}".encode()).decode()
+    _init(auth_service, api_key=wrong)
+    with pytest.raises(SignInError, match=r"refused to sign us in .*invalid_client") as info:
+        list(frw.Run.listall())
+    assert wrong not in str(info.value) and secret not in str(info.value)
+
+    _init(auth_service, api_key=key)
+    assert isinstance(list(frw.Run.listall()), list)
+    auth_service.cli("api-key", "delete", "ci")
+    # The token is revoked with its key: UNAUTHENTICATED, one new token request, refused.
+    with pytest.raises(SignInError, match="invalid_client") as info:
+        list(frw.Run.listall())
+    assert secret not in str(info.value) and key not in str(info.value)
+    assert get_client()._tokens.requests == 2  # type: ignore[union-attr]
+
+
+def test_device_flow_approved_through_the_cli(auth_service: AuthService, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"admin:\n  endpoint: dns:///{auth_service.endpoint}\n  authType: DeviceFlow\n"
+        f"  caCertFilePath: {auth_service.cert}\ntask:\n  project: proj\n"
+    )
+    approved: list[str] = []
+    owners: list[threading.Thread] = []
+
+    def approve(prompt: sign_in.SignInPrompt | None) -> None:
+        if prompt is not None:
+            # As the service's owner would, from another terminal.
+            owner = threading.Thread(
+                target=lambda: approved.append(auth_service.cli("auth", "approve", prompt.code))
+            )
+            owners.append(owner)
+            owner.start()
+
+    remove = sign_in.add_listener(approve)
+    try:
+        frw.init(config_file=config, transport=TRANSPORT)
+        runs = list(frw.Run.listall())
+    finally:
+        remove()
+        for owner in owners:  # the command may still be printing after the service took the approval
+            owner.join(60)
+    assert isinstance(runs, list)
+    assert len(approved) == 1 and "approved" in approved[0]
+    assert sign_in.current() is None
+    assert get_client()._tokens.requests >= 2  # type: ignore[union-attr]  # the start, then polls
+
+
+def test_fifty_streams_across_an_expiry_make_one_token_request_and_lose_nothing(
+    auth_service: AuthService,
+) -> None:
+    key = auth_service.key("load")
+    secrets_seen.append(key)
+    _init(auth_service, api_key=key)
+    run = frw.run(chatty, n=LINES)
+    run.wait(quiet=True)
+    client = get_client()
+    tokens = client._tokens
+    assert tokens is not None and tokens.requests == 1
+    expected = [f"line {i}" for i in range(LINES)]
+
+    async def fifty() -> list[list[str]]:
+        token = tokens._token
+        assert token is not None and token.expires_at is not None
+        # Past the client's renewal time and the service's expiry (3 s, no grace).
+        while token.fresh() or time.monotonic() < token.expires_at + 0.2:
+            await asyncio.sleep(0.05)
+
+        async def one() -> list[str]:
+            got: list[str] = []
+            async for batch in follow_logs(client, run.action_id, 1):
+                got.extend(line.message for line in batch)
+            return got
+
+        return await asyncio.gather(*(one() for _ in range(50)))
+
+    results = _loop.submit(fifty()).result(180)
+    assert tokens.requests == 2
+    assert all(_task_lines(r) == expected for r in results)
+
+    # The same when the service refuses a token the client still thinks good (a clock that runs
+    # fast, a token revoked): every refused call asks for one new token between them.
+    async def refused() -> list[list[str]]:
+        token = tokens._token
+        assert token is not None and token.expires_at is not None
+        token.renew_at = None  # the client no longer renews it by itself
+        while time.monotonic() < token.expires_at + 0.2:
+            await asyncio.sleep(0.05)
+
+        async def one() -> list[str]:
+            got: list[str] = []
+            async for batch in follow_logs(client, run.action_id, 1):
+                got.extend(line.message for line in batch)
+            return got
+
+        return await asyncio.gather(*(one() for _ in range(50)))
+
+    results = _loop.submit(refused()).result(180)
+    assert tokens.requests == 3
+    assert all(_task_lines(r) == expected for r in results)
