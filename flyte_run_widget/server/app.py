@@ -48,7 +48,8 @@ from .hub import Hub
 from .paths import Layout
 from .preflight import bind, check_data_dir, listen, make_data_dir, remove_tree
 from .queue_service import QueueService, StateService
-from .service import RunService, add_to_server
+from .registration import add_to_server
+from .service import RunService
 from .store import Store
 from .tail_logs_service import RunLogsService
 from .task_env import Reach
