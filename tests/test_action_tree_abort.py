@@ -109,17 +109,26 @@ def test_restart_mid_tree_keeps_the_tree_and_adopts_running_children(tmp_path):
     folder.mkdir()
     service = FixedPortService(tmp_path / "data")
     try:
+        service.args = ["--max-child-actions", "2"]
+        service.restart()
         frw.init(service.endpoint, project="treeproj", domain="development")
-        run = frw.run(wide, folder=str(folder), n=2)
-        eventually(lambda: len(pids_in(folder)) == 3, what="the root and both children to start")
-        before = {a.id.name: a for a in actions(service, run.name)}
-        assert len(before) == 3
+        run = frw.run(wide, folder=str(folder), n=3)
+        eventually(lambda: len(pids_in(folder)) == 3, what="the root and two children to start")
+
+        def two_running_one_queued() -> dict[str, object]:
+            found = {a.id.name: a for a in actions(service, run.name)}
+            shown = sorted(phase_name(a) for a in found.values())
+            return found if shown == ["QUEUED", "RUNNING", "RUNNING", "RUNNING"] else {}
+
+        before = eventually(two_running_one_queued, what="two children running and one queued")
         service.kill()  # SIGKILL: the tasks go on without a service
         service.start()
         after = {a.id.name: a for a in actions(service, run.name)}
         assert after.keys() == before.keys()
-        assert {phase_name(a) for a in after.values()} == {"RUNNING"}
-        assert after[next(n for n in after if n != "a0")].metadata.parent == "a0"
+        # The running ones were adopted; the queued one waits (or already runs) again.
+        assert {phase_name(after[n]) for n in before if phase_name(before[n]) == "RUNNING"} == {"RUNNING"}
+        assert {a.metadata.parent for n, a in after.items() if n != "a0"} == {"a0"}
+        eventually(lambda: len(pids_in(folder)) == 4, what="the queued child to start after the restart")
         (folder / "open").touch()
 
         def done() -> object:
@@ -129,6 +138,7 @@ def test_restart_mid_tree_keeps_the_tree_and_adopts_running_children(tmp_path):
         details = eventually(done, what="the run to end")
         assert details.action.status.phase == P.ACTION_PHASE_SUCCEEDED, details.action.error_info
         assert {phase_name(a) for a in actions(service, run.name)} == {"SUCCEEDED"}
-        assert "adopted action" in service.log_path.read_text()
+        log = service.log_path.read_text()
+        assert "adopted action" in log and "waits for a slot again" in log
     finally:
         service.stop()

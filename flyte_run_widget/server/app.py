@@ -56,8 +56,9 @@ from .oauth_http import OAuthEndpoints
 from .paths import Layout
 from .preflight import bind, check_data_dir, listen, make_data_dir, remove_tree
 from .queue_service import QueueService, StateService
+from .registration import add_to_server
 from .sdk_tasks import FlytePython
-from .service import RunService, add_to_server
+from .service import RunService
 from .store import Store
 from .tail_logs_service import RunLogsService
 from .task_env import Reach

@@ -28,7 +28,7 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
-from .service import MalformedRequest, guard_stream, guard_unary
+from .registration import MalformedRequest, guard_stream, guard_unary
 
 #: Largest request message, after decompression (CreateRun needs a few MiB at most).
 MAX_REQUEST = 16 * 1024 * 1024

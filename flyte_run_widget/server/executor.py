@@ -26,7 +26,7 @@ from flyteidl2.workflow import run_definition_pb2 as rd
 from . import model
 from .children import ChildQueue
 from .hub import ALL_RUNS, Hub, action_key, log_key, run_key, tree_key
-from .log_files import LogReader, LogWriter
+from .log_files import LogWriter, trim_partial_record
 from .paths import Layout
 from .process import SYSTEM_LINE, AttemptFiles, TaskProcess
 from .results import Outcome, failure, read_outcome
@@ -345,7 +345,7 @@ class Executor:
         live.process = None
         status = process.status()
         if status.code is None:
-            _trim_partial_record(process.files.log)  # the relay was killed mid-write, perhaps
+            trim_partial_record(process.files.log)  # the relay was killed mid-write, perhaps
         if live.note:
             self._log_note(details, live.note)
             live.note = None
@@ -424,16 +424,6 @@ class Executor:
         self.hub.notify(tree_key(run), action_key(run, action), log_key(run, action, attempt))
         if action == ROOT_ACTION:
             self.hub.notify(run_key(run), ALL_RUNS)
-
-
-def _trim_partial_record(path: Path) -> None:
-    """Cut a record a killed writer left half written, so that the next one appends cleanly."""
-    reader = LogReader(path)
-    while reader.read():
-        pass
-    with contextlib.suppress(OSError), open(path, "r+b") as f:
-        if f.seek(0, os.SEEK_END) > reader.offset:
-            f.truncate(reader.offset)
 
 
 def _shorten(arg: str, limit: int = 160) -> str:

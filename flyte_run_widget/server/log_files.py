@@ -21,6 +21,7 @@ still read, and appended to, in that older form.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 
@@ -333,3 +334,13 @@ def _is_utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def trim_partial_record(path: Path) -> None:
+    """Cut a record a killed writer left half written, so that the next one appends cleanly."""
+    reader = LogReader(path)
+    while reader.read():
+        pass
+    with contextlib.suppress(OSError), open(path, "r+b") as f:
+        if f.seek(0, os.SEEK_END) > reader.offset:
+            f.truncate(reader.offset)

@@ -1,7 +1,8 @@
 """What a restarted service does with the actions a previous one left unfinished (runs' roots
 and children alike): an attempt whose relay still runs (or that ended while no service was
-there) is adopted and followed to its end; any other action ends FAILED, saying the service
-restarted, and what it had started below it is stopped (a child cannot outlive its parent).
+there) is adopted and followed to its end; a child that was still QUEUED under an adopted
+parent waits for a slot again; any other action ends FAILED, saying the service restarted, and
+what it had started below it is stopped (a child cannot outlive its parent).
 
     ended = recover(executor)    # once, before serving
 """
@@ -40,6 +41,8 @@ def recover(executor: Executor) -> int:
             _adopt(executor, row, process)
             continue
         pid, marker = executor.store.process_of(run, action, attempt.attempt)
+        if _requeue(executor, row, pid):
+            continue
         relay_pid, relay_marker = files.relay_pid()
         message = RESTARTED if action == ROOT_ACTION else RESTARTED.replace("this run", "this action")
         leftovers = [(p, m) for p, m in ((pid, marker), (relay_pid, relay_marker)) if p is not None]
@@ -56,6 +59,24 @@ def recover(executor: Executor) -> int:
     for run, action in ended:
         executor.end_descendants(run, action)
     return len(ended)
+
+
+def _requeue(executor: Executor, row: RunRow, pid: int | None) -> bool:
+    """A child still waiting for a slot (never started) whose parent was adopted waits again:
+    nothing of it was lost. Parents come before their children here."""
+    from .executor import LiveAction
+
+    details = row.details
+    if details.id.name == ROOT_ACTION or details.status.phase != model.QUEUED or pid is not None:
+        return False
+    if len(details.attempts) != 1 or executor.live(row.name, details.metadata.parent) is None:
+        return False
+    live = LiveAction(
+        details=details, run_spec=row.run_spec, input_uri=row.input_uri, output_base=row.output_base
+    )
+    executor.children.submit(live)
+    log.warning("action %s of run %s waits for a slot again", details.id.name, row.name)
+    return True
 
 
 def _adopt(executor: Executor, row: RunRow, process: TaskProcess) -> None:
