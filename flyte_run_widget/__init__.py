@@ -20,6 +20,7 @@ from . import errors
 from .client.rpc import init
 from .common.phase import friendly_phase, is_terminal
 from .notebook.sdk_display import register_on_import as _register_on_import
+from .remote.action import Action
 from .remote.launch import Task, run, task
 from .remote.run import ActionDetails, ActionOutputs, Run, RunDetails
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from .notebook.widget import RunWidget
 
 __all__ = [
+    "Action",
     "ActionDetails",
     "ActionOutputs",
     "Run",
