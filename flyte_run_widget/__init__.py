@@ -21,8 +21,13 @@ from .client.rpc import init
 from .common.phase import friendly_phase, is_terminal
 from .notebook.sdk_display import register_on_import as _register_on_import
 from .remote.action import Action
-from .remote.launch import Task, run, task
+from .remote.launch import Task, run
+from .remote.launch import task as _task
 from .remote.run import ActionDetails, ActionOutputs, Run, RunDetails
+from .task.context import group
+
+# Importing the subpackage ``task`` (above) binds its name here: the decorator takes it back.
+task = _task
 
 if TYPE_CHECKING:
     from .notebook.widget import RunWidget
@@ -38,6 +43,7 @@ __all__ = [
     "display_sdk_runs",
     "errors",
     "friendly_phase",
+    "group",
     "init",
     "is_terminal",
     "run",

@@ -92,3 +92,12 @@ class ConversionError(FlyteRunWidgetError, TypeError):
 
 class ServeError(FlyteRunWidgetError):
     """The local Run service cannot start as asked (address, port, data folder, token file)."""
+
+
+class ChildActionError(RunFailedError):
+    """A child action (a task called from a running task) ended without a result: failed with an
+    error that could not be raised as it was, aborted, timed out, or could not be started."""
+
+
+class ChildActionUnavailableError(FlyteRunWidgetError, RuntimeError):
+    """A task tried to start a child action where no Run service can run one."""

@@ -148,6 +148,20 @@ def service(tmp_path: Path) -> Iterator[LocalService]:
         svc.stop()
 
 
+@pytest.fixture
+def tree_service(tmp_path: Path) -> Iterator[LocalService]:
+    """A service running at most 6 child actions at once, with the package's client set to it
+    (project "treeproj", domain "development"): the action-tree tests."""
+    import flyte_run_widget as frw
+
+    svc = LocalService(tmp_path / "data", args=["--max-child-actions", "6"])
+    frw.init(svc.endpoint, project="treeproj", domain="development")
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
 class FixedPortService(LocalService):
     """The service restarted on the same port, as a client configured with it expects."""
 

@@ -55,7 +55,31 @@ class Task:
             raise ArgumentValueError(f"retries must be 0 or more, not {self.retries}")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.fn(*args, **kwargs)
+        """A plain call, except inside a task the service runs: there it starts a child action
+        and returns its result (an async function's call returns an awaitable; the child's
+        exception is raised here)."""
+        from ..task import context
+
+        if not context.in_task():
+            return self.fn(*args, **kwargs)
+        try:
+            bound = inspect.signature(self.fn).bind(*args, **kwargs)
+        except TypeError as e:
+            raise ArgumentTypeError(f"inputs do not fit {self.name}(): {e}") from e
+        bound.apply_defaults()
+        inputs = to_inputs(dict(bound.arguments))
+        spec, group = self._spec(), context.current_group()  # the group as the call is made
+        controller = context.controller()
+        if inspect.iscoroutinefunction(self.fn):
+            return controller.call_async(spec, inputs, group)
+        return controller.call(spec, inputs, group)
+
+    def _spec(self) -> task_definition_pb2.TaskSpec:
+        # Pickled once per process: a fan-out calls the same task thousands of times.
+        cached: task_definition_pb2.TaskSpec | None = self.__dict__.get("_spec_cache")
+        if cached is None:
+            cached = self.__dict__["_spec_cache"] = self.spec()
+        return cached
 
     def bind(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Check the inputs against the signature now, not in the task process."""

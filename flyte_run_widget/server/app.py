@@ -23,9 +23,16 @@ from flyteidl2.cluster import service_connect
 from flyteidl2.cluster import service_pb2 as cs
 from flyteidl2.dataproxy import dataproxy_service_connect
 from flyteidl2.dataproxy import dataproxy_service_pb2 as dp
-from flyteidl2.workflow import run_logs_service_connect, run_service_connect
+from flyteidl2.workflow import (
+    queue_service_connect,
+    run_logs_service_connect,
+    run_service_connect,
+    state_service_connect,
+)
+from flyteidl2.workflow import queue_service_pb2 as qs
 from flyteidl2.workflow import run_logs_service_pb2 as rl
 from flyteidl2.workflow import run_service_pb2 as rs
+from flyteidl2.workflow import state_service_pb2 as ss
 
 from ..common.data_dir import SERVER_FILE
 from ..common.keepalive import server_options
@@ -39,9 +46,11 @@ from .executor import Executor
 from .hub import Hub
 from .paths import Layout
 from .preflight import bind, check_data_dir, listen, make_data_dir, remove_tree
+from .queue_service import QueueService, StateService
 from .service import RunService, add_to_server
 from .store import Store
 from .tail_logs_service import RunLogsService
+from .task_env import Reach
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +96,14 @@ async def serve_async(
     exposure: Exposure | None = None,
     server_kind: str = "connect",
     max_running: int = 0,
+    max_children: int = 0,
 ) -> None:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM when ``stop`` is None). Off loopback,
     ``exposure`` must carry a token and TLS (see auth.check_exposure). ``server_kind``
     "connect" (Connect, gRPC and gRPC-Web on one port) or "grpcio" (gRPC only, the former
     server, kept for comparing the two). ``max_running`` > 0 caps the tasks running at once;
-    later runs wait QUEUED. A start that cannot succeed raises ServeError, saying why and what
+    later runs wait QUEUED; ``max_children`` > 0 caps the child actions running at once (0: as
+    many as the machine has cores). A start that cannot succeed raises ServeError, saying why and what
     to change, and leaves nothing behind."""
     if data_dir is None:
         raise ValueError("serve needs data_dir: the folder that keeps runs and logs")
@@ -124,17 +135,21 @@ async def serve_async(
         store = Store(layout.db)
         undo.callback(store.close)
         hub = Hub()
-        executor = Executor(layout, store, hub, grace=grace, max_running=max_running)
+        # Tasks call back on loopback, whatever address the service listens on.
+        reach = Reach(_loopback(host, bound), tls=exposure.tls is not None, token=exposure.token)
+        executor = Executor(
+            layout, store, hub, grace=grace, max_running=max_running, max_children=max_children, reach=reach
+        )
         recovered = executor.recover()
         if recovered:
-            log.warning("ended %d run(s) left unfinished by a previous service", recovered)
+            log.warning("ended %d action(s) left unfinished by a previous service", recovered)
         runs = RunService(store, hub, executor)
         logs = RunLogsService(runs, layout, hub)
         if grpc_server is not None:
             # Not the generated add_*_to_server: unparseable requests must get INVALID_ARGUMENT
             # (an UNKNOWN makes Flyte 2.0 clients start an OAuth flow), and TailLogs answers raw
             # bytes.
-            add_to_server(grpc_server, runs, logs)
+            add_to_server(grpc_server, runs, logs, (qs, QueueService(runs)), (ss, StateService(runs)))
             await grpc_server.start()
         endpoint = f"{host}:{bound}"
         server_file = write_server_file(data_dir, endpoint)
@@ -179,6 +194,7 @@ def serve(
     exposure: Exposure | None = None,
     server_kind: str = "connect",
     max_running: int = 0,
+    max_children: int = 0,
 ) -> None:
     """Run the local Run service in this process until SIGINT or SIGTERM.
 
@@ -188,7 +204,14 @@ def serve(
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     asyncio.run(
         serve_async(
-            host, port, data_dir, grace, exposure=exposure, server_kind=server_kind, max_running=max_running
+            host,
+            port,
+            data_dir,
+            grace,
+            exposure=exposure,
+            server_kind=server_kind,
+            max_running=max_running,
+            max_children=max_children,
         )
     )
 
@@ -210,6 +233,9 @@ def connect_door(runs: RunService, logs: RunLogsService, token: str | None) -> D
         [
             asgi_app(run_service_connect.RunServiceASGIApplication, runs, _service(rs)),
             asgi_app(run_logs_service_connect.RunLogsServiceASGIApplication, logs, _service(rl)),
+            # What running tasks call to start and follow their children.
+            asgi_app(queue_service_connect.QueueServiceASGIApplication, QueueService(runs), _service(qs)),
+            asgi_app(state_service_connect.StateServiceASGIApplication, StateService(runs), _service(ss)),
             asgi_app(service_connect.ClusterServiceASGIApplication, ClusterService(), _service(cs)),
             asgi_app(
                 dataproxy_service_connect.DataProxyServiceASGIApplication,
@@ -219,6 +245,12 @@ def connect_door(runs: RunService, logs: RunLogsService, token: str | None) -> D
         ],
         token=token,
     )
+
+
+def _loopback(host: str, port: int) -> str:
+    if host in ("0.0.0.0", "", "::", "[::]"):
+        return f"127.0.0.1:{port}"
+    return f"{host}:{port}"
 
 
 def _service(module: Any) -> Any:

@@ -56,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="tasks that may run at once; later runs wait QUEUED until one ends (default 0: no limit)",
     )
+    parser.add_argument(
+        "--max-child-actions",
+        type=int,
+        default=0,
+        help="child actions (tasks started by running tasks) that may run at once; the others wait"
+        " QUEUED (default 0: as many as the machine has cores)",
+    )
     # The former gRPC-only server, kept to compare the two (bench/); not for users.
     parser.add_argument("--server", choices=("connect", "grpcio"), default="connect", help=argparse.SUPPRESS)
 
@@ -66,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         if args.max_running < 0:
             print("error: --max-running must be 0 (no limit) or more", file=sys.stderr)
             return 2
+        if args.max_child_actions < 0:
+            print("error: --max-child-actions must be 0 (as many as cores) or more", file=sys.stderr)
+            return 2
         serve(
             args.host,
             args.port,
@@ -74,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
             exposure,
             server_kind=args.server,
             max_running=args.max_running,
+            max_children=args.max_child_actions,
         )
     except ServeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,8 +1,10 @@
 """Runs each action's attempts as local processes and records every phase change.
 
 executor = Executor(layout, store, hub)
-executor.start(details, run_spec, inputs)
-await executor.abort("rabc123def", "no longer needed")
+executor.start(details, run_spec, inputs)                 # a run's root action
+executor.start_child(details, run_spec, input_uri, base)  # an enqueued child (see children.py)
+await executor.abort("rabc123def", "no longer needed")    # the run's whole tree
+await executor.abort_tree("rabc123def", "x1", "enough")   # one action and its descendants
 """
 
 from __future__ import annotations
@@ -12,27 +14,28 @@ import contextlib
 import logging
 import os
 import shlex
-import signal
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flyteidl2.task import common_pb2, run_pb2
 from flyteidl2.workflow import run_definition_pb2 as rd
 
 from . import model
-from .hub import ALL_RUNS, Hub, log_key, run_key
+from .children import ChildQueue
+from .hub import ALL_RUNS, Hub, action_key, log_key, run_key, tree_key
 from .log_files import LogReader, LogWriter
 from .paths import Layout
-from .process import SYSTEM_LINE, AttemptFiles, TaskProcess, is_alive, signal_group
+from .process import SYSTEM_LINE, AttemptFiles, TaskProcess
 from .results import Outcome, failure, read_outcome
-from .store import RunRow, Store
+from .store import ROOT_ACTION, Store, local_path
+from .task_env import Reach, task_env
 from .templates import render
+from .tree_store import open_subtree
 
 log = logging.getLogger(__name__)
-
-RESTARTED = "the service restarted while this run was running"
 
 
 @dataclass
@@ -44,57 +47,47 @@ class LiveAction:
     note: str | None = None  # a SYSTEM line to add once the adopted attempt's relay ended
     done: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    # A child action's: the inputs file its parent wrote, and where its attempts' outputs go
+    # ({output_base}/{action}/{attempt}, as the flyte SDK's controller reads them).
+    input_uri: str = ""
+    output_base: str = ""
+    holds_child_slot: bool = False
+
+    @property
+    def key(self) -> str | tuple[str, str]:
+        return live_key(self.details.id.run.name, self.details.id.name)
 
 
-# What a task inherits from the service: where programs, libraries and home are, and how to
-# speak. Nothing else, so secrets in the service's environment (cloud credentials, the
-# notebook's API key) stay out of tasks; a task says what else it needs (Task(env=...)).
-_INHERITED = frozenset(
-    [
-        "PATH",
-        "HOME",
-        "USER",
-        "LOGNAME",
-        "SHELL",
-        "TERM",
-        "COLORTERM",
-        "NO_COLOR",
-        "FORCE_COLOR",
-        "TZ",
-        "TMPDIR",
-        "LANG",
-        "LANGUAGE",
-        "PYTHONPATH",
-        "VIRTUAL_ENV",
-        "CONDA_PREFIX",
-        "CONDA_DEFAULT_ENV",
-        "LD_LIBRARY_PATH",
-        "XDG_CACHE_HOME",
-        "XDG_CONFIG_HOME",
-        "XDG_DATA_HOME",
-        "XDG_RUNTIME_DIR",
-    ]
-)
-
-
-def inherited_env(environ: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in environ.items() if k in _INHERITED or k.startswith("LC_")}
+def live_key(run: str, action: str) -> str | tuple[str, str]:
+    """A root action is known by its run's name, a child by (run, action)."""
+    return run if action == ROOT_ACTION else (run, action)
 
 
 class Executor:
     """``max_running`` > 0 caps the runs whose tasks run at once: the others wait QUEUED, in
-    the order they came, until one ends (or they are aborted, never having started)."""
+    the order they came, until one ends (or they are aborted, never having started).
+    ``max_children`` caps the child actions running at once (see ``children.ChildQueue``).
+    ``reach`` tells task processes how to call the service back."""
 
     def __init__(
-        self, layout: Layout, store: Store, hub: Hub, grace: float = 5.0, max_running: int = 0
+        self,
+        layout: Layout,
+        store: Store,
+        hub: Hub,
+        grace: float = 5.0,
+        max_running: int = 0,
+        max_children: int = 0,
+        reach: Reach | None = None,
     ) -> None:
         self.layout = layout
         self.store = store
         self.hub = hub
         self.grace = grace
         self.max_running = max_running
-        self._live: dict[str, LiveAction] = {}
-        self._stoppers: set[asyncio.Task[None]] = set()
+        self.reach = reach or Reach()
+        self.children = ChildQueue(self, max_children)
+        self._live: dict[str | tuple[str, str], LiveAction] = {}
+        self._stoppers: set[asyncio.Task[Any]] = set()
         self._holding = 0  # runs holding one of the max_running slots
         self._slot_freed = asyncio.Event()
 
@@ -105,71 +98,64 @@ class Executor:
         inputs_file = self.layout.inputs_file(run, details.id.name)
         inputs_file.parent.mkdir(parents=True, exist_ok=True)
         inputs_file.write_bytes(inputs)
-        live = LiveAction(details=details, run_spec=run_spec)
-        self._live[run] = live
-        live.task = asyncio.create_task(self._run(live), name=f"run {run}")
+        self.launch(LiveAction(details=details, run_spec=run_spec))
+
+    def start_child(
+        self, details: rd.ActionDetails, run_spec: run_pb2.RunSpec, input_uri: str, base: str
+    ) -> None:
+        """Run an enqueued child (stored already) now, or once a child slot is free."""
+        self.children.submit(
+            LiveAction(details=details, run_spec=run_spec, input_uri=input_uri, output_base=base)
+        )
+
+    def adopt(self, live: LiveAction, process: TaskProcess) -> None:
+        """Follow an attempt a previous service started (``recovery.py``) to its end."""
+        self._live[live.key] = live
+        live.task = asyncio.create_task(self._run(live, process), name=f"action {live.key} (adopted)")
+
+    def launch(self, live: LiveAction) -> None:
+        self._live[live.key] = live
+        live.task = asyncio.create_task(self._run(live), name=f"action {live.key}")
+
+    def live(self, run: str, action: str) -> LiveAction | None:
+        return self._live.get(live_key(run, action))
 
     async def abort(self, run: str, reason: str) -> bool:
-        """Stop a running action; False when it is not running in this service."""
-        live = self._live.get(run)
-        if live is None:
-            return False
-        if live.abort_reason is None:
-            live.abort_reason = reason or "aborted"
-            if live.process is not None:
-                self._stop_soon(live.process)
-            self._wake_queued()  # a run waiting for a slot ends without starting
+        """Stop a run's whole tree; False when its root is not running in this service."""
+        return await self.abort_tree(run, ROOT_ACTION, reason)
+
+    async def abort_tree(self, run: str, action: str, reason: str) -> bool:
+        """Stop ``action`` and every descendant not yet final (the task runtime stops none of
+        its children itself): running ones are signalled, queued ones end ABORTED without
+        starting. False when ``action`` itself is not running in this service."""
+        reason = reason or "aborted"
+        was_live = live_key(run, action) in self._live
+        waits = []
+        for name in open_subtree(self.store, run, action) or [action]:
+            live = self._live.get(live_key(run, name))
+            if live is None:
+                if name != action:
+                    self.children.abort_queued(run, name, reason)
+                continue
+            if live.abort_reason is None:
+                live.abort_reason = reason
+                if live.process is not None:
+                    self._stop_soon(live.process)
+                self._wake_queued()  # a run waiting for a slot ends without starting
+            waits.append(live.done.wait())
         # Answer once the abort is recorded, so the caller's next read shows ABORTED.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(live.done.wait(), self.grace + 10)
-        return True
+            await asyncio.wait_for(asyncio.gather(*waits), self.grace + 10)
+        return was_live
 
     async def shutdown(self, reason: str) -> None:
-        await asyncio.gather(*(self.abort(run, reason) for run in list(self._live)))
+        await asyncio.gather(*(self.abort_tree(*_split(k), reason) for k in list(self._live)))
 
     def recover(self) -> int:
-        """Take back runs a previous service left unfinished: an attempt whose relay still
-        runs (or that ended while no service was there) is adopted and followed to its end;
-        any other run ends FAILED, saying the service restarted. Returns the runs ended."""
-        count = 0
-        for row in self.store.unfinished():
-            details = row.details
-            run, action = row.name, details.id.name
-            attempt = model.current(details)
-            files = self._files(run, action, attempt.attempt)
-            process = TaskProcess.adopt(files, self._notifier(log_key(run, action, attempt.attempt)))
-            if process is not None:
-                self._adopt(row, process)
-                continue
-            pid, marker = self.store.process_of(run, action, attempt.attempt)
-            relay_pid, relay_marker = files.relay_pid()
-            message = RESTARTED
-            leftovers = [(p, m) for p, m in ((pid, marker), (relay_pid, relay_marker)) if p is not None]
-            # The group outlives its leader: signal it whether or not the leader is still there.
-            if any(is_alive(p, m) for p, m in leftovers):
-                message += "; its leftover process was stopped"
-            for p, _ in leftovers:
-                signal_group(p, signal.SIGKILL)
-            with LogWriter(self.layout.log_file(run, action, attempt.attempt)) as writer:
-                writer.append(time.time_ns(), SYSTEM_LINE, message.encode())
-            model.fail(details, model.SYSTEM, "ServiceRestarted", message, model.now_ns())
-            self.store.save_action(details)
-            count += 1
-        return count
+        """Take back what a previous service left unfinished (see ``recovery.recover``)."""
+        from .recovery import recover
 
-    def _adopt(self, row: RunRow, process: TaskProcess) -> None:
-        details = row.details
-        pid = process.pid
-        # Noted once the relay has ended: while it runs it is the log's only writer.
-        note = (
-            f"the service restarted while the task ran; it was followed again (relay pid {pid})"
-            if process.running()
-            else "the service restarted; the task had ended while it was down"
-        )
-        live = LiveAction(details=details, run_spec=row.run_spec, process=process, note=note)
-        self._live[row.name] = live
-        live.task = asyncio.create_task(self._run(live, process), name=f"run {row.name} (adopted)")
-        log.warning("adopted run %s (relay pid %d)", row.name, pid)
+        return recover(self)
 
     # -- the attempt loop -----------------------------------------------------------------
 
@@ -179,9 +165,11 @@ class Executor:
         meta = details.task.task_template.metadata
         retries = meta.retries.retries if meta.HasField("retries") else 0
         holds_slot = False
+        root = details.id.name == ROOT_ACTION
         try:
-            # An adopted task runs already: it takes its slot without waiting.
-            holds_slot = await self._take_slot(live, wait=adopted is None)
+            # An adopted task runs already: it takes its slot without waiting. Children hold
+            # the child slot ChildQueue gave them instead.
+            holds_slot = root and await self._take_slot(live, wait=adopted is None)
             while True:
                 outcome = await self._attempt(live, adopted)
                 adopted = None
@@ -205,8 +193,20 @@ class Executor:
             if holds_slot:
                 self._holding -= 1
                 self._wake_queued()
-            self._live.pop(run, None)
+            self._live.pop(live.key, None)
+            self.children.ended(live)
             live.done.set()
+            self.end_descendants(run, details.id.name)
+
+    def end_descendants(self, run: str, action: str) -> None:
+        """A child cannot outlive its parent (as on a cluster): what the ended ``action``
+        left running or queued is aborted."""
+        if len(open_subtree(self.store, run, action)) == 0:
+            return
+        reason = f"its parent action {action} ended"
+        task = asyncio.create_task(self.abort_tree(run, action, reason))
+        self._stoppers.add(task)
+        task.add_done_callback(self._stoppers.discard)
 
     async def _take_slot(self, live: LiveAction, wait: bool) -> bool:
         """Whether the run holds a slot (always False without a limit, or once aborted)."""
@@ -229,6 +229,8 @@ class Executor:
         number = model.current(details).attempt
         workdir = self.layout.attempt_dir(run, action, number)
         dirs = {n: workdir / n for n in ("work", "outputs", "raw", "checkpoint")}
+        if live.output_base:
+            dirs["outputs"] = local_path(live.output_base) / action / str(number)
         if adopted is not None:
             outcome = await self._await_outcome(live, adopted, dirs)
             with LogWriter(self.layout.log_file(run, action, number)) as writer:
@@ -242,11 +244,13 @@ class Executor:
             model.advance(details, model.INITIALIZING, model.now_ns())
         self._save(details)
         container = details.task.task_template.container
+        inputs = local_path(live.input_uri) if live.input_uri else self.layout.inputs_file(run, action)
         argv = render(
             [*container.command, *container.args],
             {
-                "Inputs": str(self.layout.inputs_file(run, action)),
-                "InputPrefix": str(self.layout.action_dir(run, action)),
+                "Inputs": str(inputs),
+                "Input": str(inputs),
+                "InputPrefix": str(inputs.parent),
                 "Outputs": str(dirs["outputs"]),
                 "OutputPrefix": str(dirs["outputs"]),
                 "rawOutputDataPrefix": str(dirs["raw"]),
@@ -254,6 +258,7 @@ class Executor:
                 "prevCheckpointPrefix": str(previous) if number > 1 else "",
                 "runName": run,
                 "actionName": action,
+                "runStartTime": str(details.status.start_time.ToJsonString()),
             },
         )
         outcome = await self._execute(live, argv, dirs)
@@ -278,8 +283,8 @@ class Executor:
                 argv,
                 dirs["work"],
                 self._env(live),
-                self._files(run, action, number),
-                self._notifier(log_key(run, action, number)),
+                self.files(run, action, number),
+                self.notifier(log_key(run, action, number)),
             )
         except OSError as exc:
             reason = exc.strerror or str(exc)
@@ -368,20 +373,21 @@ class Executor:
         self._stoppers.add(task)
         task.add_done_callback(self._stoppers.discard)
 
-    def _notifier(self, key: Hashable) -> Callable[[], None]:
+    def notifier(self, key: Hashable) -> Callable[[], None]:
         return lambda: self.hub.notify(key)
 
-    def _files(self, run: str, action: str, number: int) -> AttemptFiles:
+    def files(self, run: str, action: str, number: int) -> AttemptFiles:
         status = self.layout.attempt_dir(run, action, number) / "status.json"
         return AttemptFiles(log=self.layout.log_file(run, action, number), status=status)
 
+    def run_base(self, run: str) -> Path:
+        """Where a run's children get their inputs and outputs (the flyte SDK's run base)."""
+        return self.layout.root / "runs" / run / "data"
+
     def _env(self, live: LiveAction) -> dict[str, str]:
-        env = inherited_env(os.environ)
-        # Python block-buffers stdout into a pipe, which would hold logs back until exit.
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        env.update({kv.key: kv.value for kv in live.run_spec.envs.values})
-        env.update({kv.key: kv.value for kv in live.details.task.task_template.container.env})
-        return env
+        run = live.details.id.run.name
+        base = live.output_base or str(self.run_base(run))
+        return task_env(os.environ, live.run_spec, live.details, self.reach, base)
 
     def _log_note(self, details: rd.ActionDetails, note: str) -> None:
         attempt = model.current(details).attempt
@@ -390,10 +396,12 @@ class Executor:
             writer.append(time.time_ns(), SYSTEM_LINE, note.encode())
 
     def _save(self, details: rd.ActionDetails, outputs: common_pb2.Outputs | None = None) -> None:
-        run = details.id.run.name
+        run, action = details.id.run.name, details.id.name
         self.store.save_action(details, outputs)
         attempt = model.current(details).attempt
-        self.hub.notify(run_key(run), ALL_RUNS, log_key(run, details.id.name, attempt))
+        self.hub.notify(tree_key(run), action_key(run, action), log_key(run, action, attempt))
+        if action == ROOT_ACTION:
+            self.hub.notify(run_key(run), ALL_RUNS)
 
 
 def _trim_partial_record(path: Path) -> None:
@@ -409,3 +417,7 @@ def _trim_partial_record(path: Path) -> None:
 def _shorten(arg: str, limit: int = 160) -> str:
     """Long arguments (a pickled function, say) would drown the first log line."""
     return arg if len(arg) <= limit else f"{arg[:60]}…({len(arg)} characters)"
+
+
+def _split(key: str | tuple[str, str]) -> tuple[str, str]:
+    return (key, ROOT_ACTION) if isinstance(key, str) else key

@@ -20,6 +20,16 @@ def run_key(run_name: str) -> tuple[str, str]:
     return ("run", run_name)
 
 
+def action_key(run_name: str, action: str) -> tuple[str, str, str]:
+    """Notified when the action changes (the root's changes also notify ``run_key``)."""
+    return ("action", run_name, action)
+
+
+def tree_key(run_name: str) -> tuple[str, str]:
+    """Notified when any action of the run changes (WatchActions, StateService.Watch)."""
+    return ("tree", run_name)
+
+
 def log_key(run_name: str, action: str, attempt: int) -> tuple[str, str, str, int]:
     return ("log", run_name, action, attempt)
 

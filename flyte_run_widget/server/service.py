@@ -24,8 +24,9 @@ from grpc.aio import ServicerContext as Context
 from ..common import phase as phases
 from ..common.idl import new_run
 from . import faults, model
+from .action_tree_service import ActionTreeCalls
 from .executor import Executor
-from .hub import ALL_RUNS, Hub, run_key
+from .hub import ALL_RUNS, Hub, action_key, run_key, tree_key
 from .listing import build_query
 from .paths import check_name
 from .store import ROOT_ACTION, RunRow, Store
@@ -59,7 +60,7 @@ def new_run_name() -> str:
     return "r" + "".join(secrets.choice(_ALPHABET) for _ in range(9))
 
 
-class RunService(rs_grpc.RunServiceServicer):
+class RunService(ActionTreeCalls, rs_grpc.RunServiceServicer):  # type: ignore[misc]
     def __init__(self, store: Store, hub: Hub, executor: Executor) -> None:
         self.store = store
         self.hub = hub
@@ -83,12 +84,14 @@ class RunService(rs_grpc.RunServiceServicer):
         return row
 
     def find_action(self, action_id: identifier_pb2.ActionIdentifier) -> RunRow:
+        """The run with ``details`` of the action named (its root when no name is given)."""
         row = self.find(action_id.run)
-        if action_id.name and action_id.name != row.details.id.name:
-            raise faults.not_found(
-                f"run {row.name!r} has no action {action_id.name!r}; its action is {row.details.id.name!r}"
-            )
-        return row
+        if not action_id.name or action_id.name == row.details.id.name:
+            return row
+        child = self.store.get_action(row.name, action_id.name)
+        if child is None:
+            raise faults.not_found(f"run {row.name!r} has no action {action_id.name!r}")
+        return child
 
     # -- CreateRun ------------------------------------------------------------------------
 
@@ -145,27 +148,30 @@ class RunService(rs_grpc.RunServiceServicer):
 
     # -- abort ----------------------------------------------------------------------------
 
-    async def _abort(self, row: RunRow, reason: str) -> None:
+    async def abort_row(self, row: RunRow, reason: str) -> None:
+        """Abort the action ``row`` holds (the run's root: the whole run) and its subtree."""
         # Every request is logged, refused or not: who stopped a run, and how often, is
         # what one asks after the fact.
-        log.info("abort of run %s requested: %r", row.name, reason)
+        action = row.details.id.name
+        what = f"run {row.name}" if action == ROOT_ACTION else f"action {action} of run {row.name}"
+        log.info("abort of %s requested: %r", what, reason)
         phase = row.details.status.phase
         if phases.is_terminal(phase):
-            raise faults.precondition(f"run {row.name} already finished ({phases.friendly_phase(phase)})")
-        if not await self.executor.abort(row.name, reason or "aborted by request"):
+            raise faults.precondition(f"{what} already finished ({phases.friendly_phase(phase)})")
+        if not await self.executor.abort_tree(row.name, action, reason or "aborted by request"):
             # Not running here (it cannot be, after recovery, but never leave it hanging).
             model.abort(row.details, reason or "aborted by request", model.now_ns())
             self.store.save_action(row.details)
-            self.hub.notify(run_key(row.name), ALL_RUNS)
+            self.hub.notify(run_key(row.name), ALL_RUNS, tree_key(row.name), action_key(row.name, action))
 
     @faults.unary
     async def AbortRun(self, request: rs.AbortRunRequest, context: Context) -> rs.AbortRunResponse:
-        await self._abort(self.find(request.run_id), request.reason)
+        await self.abort_row(self.find(request.run_id), request.reason)
         return rs.AbortRunResponse()
 
     @faults.unary
     async def AbortAction(self, request: rs.AbortActionRequest, context: Context) -> rs.AbortActionResponse:
-        await self._abort(self.find_action(request.action_id), request.reason)
+        await self.abort_row(self.find_action(request.action_id), request.reason)
         return rs.AbortActionResponse()
 
     # -- reading one run ------------------------------------------------------------------
@@ -203,7 +209,8 @@ class RunService(rs_grpc.RunServiceServicer):
         """The current state at once, then every change, ending after the final one."""
         last = b""
         while True:
-            event = self.hub.waiter(run_key(find().name))
+            first = find()
+            event = self.hub.waiter(action_key(first.name, first.details.id.name))
             row = find()
             message = build(row)
             data = message.SerializeToString()  # type: ignore[attr-defined]
@@ -234,26 +241,6 @@ class RunService(rs_grpc.RunServiceServicer):
             lambda row: rs.WatchActionDetailsResponse(details=_bounded(row.details)),
         ):
             yield message  # type: ignore[misc]
-
-    @faults.streaming
-    async def WatchActions(
-        self, request: rs.WatchActionsRequest, context: Context
-    ) -> AsyncIterator[rs.WatchActionsResponse]:
-        def build(row: RunRow) -> rs.WatchActionsResponse:
-            action = row.run().action
-            return rs.WatchActionsResponse(
-                enriched_actions=[rd.EnrichedAction(action=action, meets_filter=True)]
-            )
-
-        async for message in self._watch_changes(lambda: self.find(request.run_id), build):
-            yield message  # type: ignore[misc]
-
-    @faults.unary
-    async def ListActions(self, request: rs.ListActionsRequest, context: Context) -> rs.ListActionsResponse:
-        # Each run here has exactly one action, its root.
-        row = self.find(request.run_id)
-        actions = [] if request.request.token else [row.run().action]
-        return rs.ListActionsResponse(actions=actions, token="")
 
     # -- many runs ------------------------------------------------------------------------
 
@@ -448,13 +435,14 @@ def guard_stream(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return handler
 
 
-def add_to_server(server: Any, runs: RunService, logs: Any) -> None:
-    """Register the RunService and RunLogsService servicers on a ``grpc.aio`` server, like the
-    generated ``add_*_to_server`` functions, but so that a request that does not parse gets
-    INVALID_ARGUMENT and no response goes out over MAX_RESPONSE."""
+def add_to_server(server: Any, runs: RunService, logs: Any, *more: tuple[Any, Any]) -> None:
+    """Register the RunService and RunLogsService servicers (and ``more`` (pb2 module, servicer)
+    pairs) on a ``grpc.aio`` server, like the generated ``add_*_to_server`` functions, but so
+    that a request that does not parse gets INVALID_ARGUMENT and no response goes out over
+    MAX_RESPONSE."""
     from flyteidl2.workflow import run_logs_service_pb2 as rl_pb2
 
-    for module, servicer in ((rs, runs), (rl_pb2, logs)):
+    for module, servicer in ((rs, runs), (rl_pb2, logs), *more):
         for service in module.DESCRIPTOR.services_by_name.values():
             handlers = {}
             for method in service.methods:

@@ -1,10 +1,13 @@
-"""Durable state in SQLite: runs and their actions as serialized protos, plus the columns
-that ListRuns filters and sorts on, and each attempt's process id (so that a later service
-can tell whether an attempt's process outlived its predecessor).
+"""Durable state in SQLite: runs and their actions (a tree: the root ``a0`` and the children
+tasks enqueue) as serialized protos, plus the columns that ListRuns and ListActions filter and
+sort on, a change number per write (the change feeds follow it), and each attempt's process id
+(so that a later service can tell whether an attempt's process outlived its predecessor).
 
     store = Store(Path("data/state.db"))
     store.insert_run(new_run)
     row = store.get_run("rabc123def")
+    store.insert_child(details, input_uri, output_base)
+    row = store.get_action("rabc123def", "x1y2z3")
 """
 
 from __future__ import annotations
@@ -58,10 +61,30 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 """
 
+# Columns added with child actions; a data folder from before gets them on open.
+_ACTION_COLUMNS = {
+    "parent": "TEXT NOT NULL DEFAULT ''",
+    "grp": "TEXT NOT NULL DEFAULT ''",
+    "seq": "INTEGER NOT NULL DEFAULT 0",
+    "input_uri": "TEXT NOT NULL DEFAULT ''",
+    "output_base": "TEXT NOT NULL DEFAULT ''",
+    "summary": "BLOB",  # the rd.Action (id, metadata, status): what lists send, without the spec
+}
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS actions_parent ON actions (run, parent, seq);
+CREATE INDEX IF NOT EXISTS actions_seq ON actions (run, seq);
+"""
+
+
+def summary_of(details: run_definition_pb2.ActionDetails) -> run_definition_pb2.Action:
+    return run_definition_pb2.Action(id=details.id, metadata=details.metadata, status=details.status)
+
 
 @dataclass
 class RunRow:
-    """One run as stored: its identity columns, spec, inputs and root action."""
+    """One run as stored: its identity columns, spec, inputs and one of its actions (the root
+    ``a0`` from ``get_run``; any action from ``get_action``). A child action's inputs are the
+    file its parent wrote (``input_uri``), its outputs under ``output_base``."""
 
     name: str
     org: str
@@ -72,6 +95,11 @@ class RunRow:
     details: run_definition_pb2.ActionDetails
     inputs: bytes
     outputs: bytes | None
+    parent: str = ""
+    group: str = ""
+    input_uri: str = ""
+    output_base: str = ""
+    seq: int = 0
 
     def run(self) -> run_definition_pb2.Run:
         d = self.details
@@ -79,6 +107,11 @@ class RunRow:
         return new_run(action, self.run_spec.labels.values)
 
     def inputs_proto(self) -> common_pb2.Inputs:
+        if self.details.id.name != ROOT_ACTION:
+            try:
+                return common_pb2.Inputs.FromString(local_path(self.input_uri).read_bytes())
+            except (OSError, ValueError):
+                return common_pb2.Inputs()  # gone, or not this service's to read
         return common_pb2.Inputs.FromString(self.inputs)
 
     def outputs_proto(self) -> common_pb2.Outputs:
@@ -104,15 +137,29 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT COALESCE(MAX(updated_seq), 0) FROM runs").fetchone()
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(actions)")}
+        for column, kind in _ACTION_COLUMNS.items():
+            if column not in have:
+                self._db.execute(f"ALTER TABLE actions ADD COLUMN {column} {kind}")
+        self._db.executescript(_INDEXES)
+        row = self._db.execute(
+            "SELECT MAX((SELECT COALESCE(MAX(updated_seq), 0) FROM runs),"
+            " (SELECT COALESCE(MAX(seq), 0) FROM actions))"
+        ).fetchone()
         self._seq = int(row[0])
 
     def close(self) -> None:
         self._db.close()
 
     @property
+    def db(self) -> sqlite3.Connection:
+        """For the action-tree queries (``actions.py``)."""
+        return self._db
+
+    @property
     def seq(self) -> int:
-        """The latest change number; WatchRuns asks for runs changed after one."""
+        """The latest change number (runs and actions share one counter); WatchRuns asks for
+        runs changed after one, WatchActions and StateService.Watch for actions."""
         return self._seq
 
     def _next_seq(self) -> int:
@@ -149,10 +196,41 @@ class Store:
                         inputs.SerializeToString(),
                     ),
                 )
-                self._db.execute(
-                    "INSERT INTO actions VALUES (?,?,?,?,NULL)",
-                    (rid.name, details.id.name, int(details.status.phase), details.SerializeToString()),
-                )
+                self._insert_action(details, "", "")
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def _insert_action(
+        self, details: run_definition_pb2.ActionDetails, input_uri: str, output_base: str
+    ) -> None:
+        meta = details.metadata
+        self._db.execute(
+            "INSERT INTO actions (run, name, phase, details, outputs, parent, grp, seq, input_uri,"
+            " output_base, summary) VALUES (?,?,?,?,NULL,?,?,?,?,?,?)",
+            (
+                details.id.run.name,
+                details.id.name,
+                int(details.status.phase),
+                details.SerializeToString(),
+                meta.parent,
+                meta.group,
+                self._next_seq(),
+                input_uri,
+                output_base,
+                summary_of(details).SerializeToString(),
+            ),
+        )
+
+    def insert_child(
+        self, details: run_definition_pb2.ActionDetails, input_uri: str, output_base: str
+    ) -> bool:
+        """Store a child action (its parent and group are in ``details.metadata``); False when
+        the run already has an action of that name."""
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._insert_action(details, input_uri, output_base)
         except sqlite3.IntegrityError:
             return False
         return True
@@ -167,8 +245,17 @@ class Store:
         with self._db:
             self._db.execute("BEGIN")
             self._db.execute(
-                "UPDATE actions SET phase=?, details=?, outputs=COALESCE(?, outputs) WHERE run=? AND name=?",
-                (phase, details.SerializeToString(), blob, run, details.id.name),
+                "UPDATE actions SET phase=?, details=?, outputs=COALESCE(?, outputs), seq=?, summary=?"
+                " WHERE run=? AND name=?",
+                (
+                    phase,
+                    details.SerializeToString(),
+                    blob,
+                    self._next_seq(),
+                    summary_of(details).SerializeToString(),
+                    run,
+                    details.id.name,
+                ),
             )
             if details.id.name == ROOT_ACTION:
                 self._db.execute(
@@ -191,10 +278,12 @@ class Store:
         ).fetchone()
         return (row[0], row[1]) if row else (None, None)
 
-    _SELECT = (
+    _COLUMNS = (
         "SELECT r.name, r.org, r.project, r.domain, r.created_at, r.run_spec, a.details,"
-        " r.inputs, a.outputs FROM runs r JOIN actions a ON a.run = r.name AND a.name = '" + ROOT_ACTION + "'"
+        " r.inputs, a.outputs, a.parent, a.grp, a.input_uri, a.output_base, a.seq FROM runs r"
     )
+    _SELECT = _COLUMNS + " JOIN actions a ON a.run = r.name AND a.name = '" + ROOT_ACTION + "'"
+    _SELECT_ANY = _COLUMNS + " JOIN actions a ON a.run = r.name"
 
     @staticmethod
     def _row(row: Any) -> RunRow:
@@ -208,6 +297,11 @@ class Store:
             details=run_definition_pb2.ActionDetails.FromString(row[6]),
             inputs=bytes(row[7]),
             outputs=bytes(row[8]) if row[8] is not None else None,
+            parent=str(row[9]),
+            group=str(row[10]),
+            input_uri=str(row[11]),
+            output_base=str(row[12]),
+            seq=int(row[13]),
         )
 
     def get_run(self, name: str) -> RunRow | None:
@@ -230,8 +324,24 @@ class Store:
         rows = self._db.execute(sql, (seq, limit)).fetchall()
         return [(int(r[0]), self._row(r[1:])) for r in rows]
 
+    def get_action(self, run: str, name: str) -> RunRow | None:
+        row = self._db.execute(self._SELECT_ANY + " WHERE r.name = ? AND a.name = ?", (run, name)).fetchone()
+        return self._row(row) if row else None
+
     def unfinished(self) -> Iterator[RunRow]:
-        terminal = ",".join(str(p) for p in sorted(phases.TERMINAL_PHASES))
-        rows = self._db.execute(self._SELECT + f" WHERE a.phase NOT IN ({terminal})").fetchall()
-        for row in rows:
+        """Every action not final, of every run: parents before their children."""
+        rows = self._db.execute(self._SELECT_ANY + f" WHERE a.phase NOT IN ({TERMINAL_SQL}) ORDER BY a.rowid")
+        for row in rows.fetchall():
             yield self._row(row)
+
+
+TERMINAL_SQL = ",".join(str(p) for p in sorted(phases.TERMINAL_PHASES))
+
+
+def local_path(uri: str) -> Path:
+    """A ``file://`` URI or plain path as a path; any other scheme is refused (ValueError)."""
+    if uri.startswith("file://"):
+        return Path(uri[len("file://") :])
+    if "://" in uri:
+        raise ValueError(f"{uri!r} is not a local path: this service keeps data on its own disk")
+    return Path(uri)

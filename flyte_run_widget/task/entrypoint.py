@@ -21,6 +21,17 @@ from flyteidl2.task import common_pb2
 
 from ..common.idl import ContainerError, ErrorDocument
 from ..remote.literals import from_named, to_literal
+from . import context
+from .context import ERROR_PICKLE
+
+
+def _write_exception(outputs: Path, exc: BaseException) -> None:
+    """The exception itself, for a parent task that called this one to raise as it is."""
+    try:
+        data = cloudpickle.dumps(exc)
+    except Exception:  # not picklable: the parent raises ChildActionError with the message
+        return
+    (outputs / ERROR_PICKLE).write_bytes(data)
 
 
 def _write_error(outputs: Path, message: str, code: str, *, user: bool) -> None:
@@ -47,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         _write_error(outputs, f"could not load the task: {type(e).__name__}: {e}", "LoadError", user=False)
         return 1
+    context.enter_task()  # calls to tasks from here on start child actions
     try:
         result = fn(**inputs)
         if inspect.isawaitable(result):
@@ -55,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         text = traceback.format_exc()
         sys.stderr.write(text)
         _write_error(outputs, text.rstrip(), type(e).__name__, user=True)
+        _write_exception(outputs, e)
         return 1
+    finally:
+        context.close()
     try:
         out = common_pb2.Outputs(literals=[common_pb2.NamedLiteral(name="o0", value=to_literal(result))])
     except Exception as e:

@@ -1,0 +1,91 @@
+"""The queue of child actions waiting for a slot: at most ``limit`` run at once, the others
+stay QUEUED in the order they were enqueued. A queued child costs one (run, action) pair here
+and its stored row (its spec and details are read back when it starts), so a fan-out of tens of
+thousands neither fills memory nor creates a task per child.
+
+An action that enqueues children gives its own slot back: it waits for them, and holding slots
+while waiting would deadlock nested fan-outs (every slot a parent waiting for a child that has
+no slot).
+
+    queue = ChildQueue(executor, limit=8)
+    queue.submit(live)         # from Executor.start_child
+    queue.ended(live)          # from the executor when any action ends
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from typing import TYPE_CHECKING
+
+from . import model
+from .hub import action_key, tree_key
+
+if TYPE_CHECKING:
+    from .executor import Executor, LiveAction
+
+
+def default_limit() -> int:
+    return max(2, os.cpu_count() or 2)
+
+
+class ChildQueue:
+    def __init__(self, executor: Executor, limit: int = 0) -> None:
+        self.executor = executor
+        self.limit = limit if limit > 0 else default_limit()
+        self.running = 0
+        self._pending: deque[tuple[str, str]] = deque()
+
+    @property
+    def queued(self) -> int:
+        """Children waiting (some may have been aborted meanwhile: they are skipped)."""
+        return len(self._pending)
+
+    def submit(self, live: LiveAction) -> None:
+        run = live.details.id.run.name
+        parent = self.executor.live(run, live.details.metadata.parent)
+        if parent is not None and parent.holds_child_slot:
+            parent.holds_child_slot = False
+            self.running -= 1
+        if self.running < self.limit and not self._pending:
+            self._launch(live)
+        else:
+            self._pending.append((run, live.details.id.name))
+        self._dispatch()
+
+    def ended(self, live: LiveAction) -> None:
+        if live.holds_child_slot:
+            live.holds_child_slot = False
+            self.running -= 1
+            self._dispatch()
+
+    def abort_queued(self, run: str, action: str, reason: str) -> None:
+        """End a child that has not started: ABORTED, never run. Its queue entry is skipped."""
+        row = self.executor.store.get_action(run, action)
+        if row is None or model.is_done(row.details):
+            return
+        model.abort(row.details, reason, model.now_ns())
+        self.executor.store.save_action(row.details)
+        self.executor.hub.notify(tree_key(run), action_key(run, action))
+
+    def _launch(self, live: LiveAction) -> None:
+        self.running += 1
+        live.holds_child_slot = True
+        self.executor.launch(live)
+
+    def _dispatch(self) -> None:
+        from .executor import LiveAction
+
+        while self.running < self.limit and self._pending:
+            run, action = self._pending.popleft()
+            row = self.executor.store.get_action(run, action)
+            if row is None or model.is_done(row.details):
+                continue  # aborted while it waited
+            self._launch(
+                LiveAction(
+                    details=row.details,
+                    run_spec=row.run_spec,
+                    input_uri=row.input_uri,
+                    output_base=row.output_base,
+                )
+            )
