@@ -64,7 +64,9 @@ def test_abort_one_child_ends_its_subtree_and_siblings_go_on(tree_service, tmp_p
     tree = {a.id.name: a for a in actions(tree_service, run.name)}
     (grand,) = actions(tree_service, run.name, parent=mid.id.name)
     assert phase_name(tree[mid.id.name]) == "ABORTED" and phase_name(tree[grand.id.name]) == "ABORTED"
-    eventually(lambda: not alive(pids["holder"]) and not alive(pids["grand"]), what="the subtree's processes to end")
+    eventually(
+        lambda: not alive(pids["holder"]) and not alive(pids["grand"]), what="the subtree's processes to end"
+    )
     # The siblings and the parent still run.
     assert all(alive(pids[n]) for n in ("root", "sib1", "sib2"))
     sibs = [a for a in by_task(actions(tree_service, run.name, parent="a0"), "held")]
