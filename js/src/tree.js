@@ -263,7 +263,7 @@ export class TreeView {
         h('button', { type: 'button', class: 'frw-btn frw-small frw-danger', 'data-do': 'yes' }, 'Yes, abort'),
         h('button', { type: 'button', class: 'frw-btn frw-small', 'data-do': 'no' }, 'Cancel'))
     }
-    act.replaceChildren(h('button', { type: 'button', class: 'frw-btn frw-small frw-abort', 'data-do': 'abort' }, 'Abort'))
+    act.replaceChildren(h('button', { type: 'button', class: 'frw-btn frw-small frw-tabort', 'data-do': 'abort' }, 'Abort'))
   }
 
   rootName() {

@@ -125,14 +125,14 @@ describe('tree view', () => {
     model.receive(treeMsg(fanOut(2)))
     frames.run()
     const rowOf = (name) => [...view.el.querySelectorAll('.frw-trow')].find((r) => r.querySelector('.frw-tname').textContent === name)
-    expect(rowOf('a0').querySelector('.frw-abort')).toBeNull() // the run's Abort is in the header
+    expect(rowOf('a0').querySelector('.frw-tabort')).toBeNull() // the run's Abort is in the header
     rowOf('a2').querySelector('.frw-tname').click()
     expect(model.sent.at(-1)).toEqual({ type: 'select', name: 'a2' })
     model.set('selected', 'a2')
     view.invalidate()
     frames.run()
     expect(rowOf('a2').getAttribute('aria-selected')).toBe('true')
-    rowOf('a2').querySelector('.frw-abort').click()
+    rowOf('a2').querySelector('.frw-tabort').click()
     frames.run()
     expect(model.sent.filter((m) => m.type === 'abort_action')).toEqual([])
     rowOf('a2').querySelector('[data-do=yes]').click()
