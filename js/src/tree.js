@@ -57,9 +57,13 @@ export class TreeModel {
       this.end[r] = e[j] >= 0 ? base + Number(e[j]) : 0
       this.attempts[r] = Number(a[j]) || 0
     })
-    this.size = Math.max(this.size, ...k.map((r) => r + 1), ...i.map((r) => r + 1))
-    for (let r = 0; r < this.size; r++) if (this.name[r] === undefined) this.name[r] = ''
-    this.flat = null
+    let size = this.size
+    for (const r of k) if (r >= size) size = r + 1
+    for (const r of i) if (r >= size) size = r + 1
+    for (let r = this.size; r < size; r++) if (this.name[r] === undefined) this.name[r] = ''
+    this.size = size
+    // Phases, times and attempts do not move rows: only new or re-parented actions re-flatten.
+    if (k.length) this.flat = null
     return true
   }
 

@@ -92,6 +92,21 @@ describe('tree view', () => {
     expect(names(view)).toEqual(['a0', 'a1', 'a2', 'a3'])
   })
 
+  it('re-flattens the tree only when actions are added or moved, not when phases change', () => {
+    const { model, frames, view } = setup()
+    model.receive(treeMsg(fanOut(10000)))
+    const rows = view.tree.rows()
+    const stateOnly = { ...treeMsg([{ row: 5, name: 'a5', parent: 0, phase: 6 }]), k: [], n: [], p: [], g: [], t: [], d: [] }
+    model.receive(stateOnly)
+    expect(view.tree.rows()).toBe(rows)
+    frames.run()
+    const row = [...view.el.querySelectorAll('.frw-trow')].find((r) => r.textContent.includes('a5'))
+    expect(row.className).toContain('frw-phase-failed')
+    model.receive(treeMsg([{ row: 10001, name: 'late', parent: 0 }]))
+    expect(view.tree.rows()).not.toBe(rows)
+    expect(view.tree.rows()).toHaveLength(10002)
+  })
+
   it('shows hostile action, group and task names as text and creates no element from them', () => {
     const { model, frames, view } = setup()
     const evil = '<img src=x onerror="globalThis.pwned=1"><script>globalThis.pwned=1</script>'
