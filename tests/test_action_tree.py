@@ -8,6 +8,8 @@ import asyncio
 
 import grpc
 import pytest
+from flyteidl2.dataproxy import dataproxy_service_pb2, dataproxy_service_pb2_grpc
+from flyteidl2.workflow import run_logs_service_pb2, run_logs_service_pb2_grpc
 from flyteidl2.workflow import run_service_pb2 as rs
 from tree_support import P, actions, by_task, phase_name, run_id, stub
 
@@ -62,6 +64,22 @@ def test_fan_out_of_50_children_in_3_groups(tree_service):
     assert [n.name for n in data.inputs.literals] == ["i"] and len(data.outputs.literals) == 1
     details = stub(tree_service).GetActionDetails(rs.GetActionDetailsRequest(action_id=child.id)).details
     assert details.metadata.parent == "a0" and details.status.phase == P.ACTION_PHASE_SUCCEEDED
+    watched = list(stub(tree_service).WatchActionDetails(rs.WatchActionDetailsRequest(action_id=child.id)))
+    assert watched[-1].details.status.phase == P.ACTION_PHASE_SUCCEEDED
+    value = data.inputs.literals[0].value.scalar.primitive.integer
+    channel = grpc.insecure_channel(tree_service.endpoint)
+    for logs, request in (
+        (
+            run_logs_service_pb2_grpc.RunLogsServiceStub(channel),
+            run_logs_service_pb2.TailLogsRequest(action_id=child.id, attempt=1),
+        ),
+        (
+            dataproxy_service_pb2_grpc.DataProxyServiceStub(channel),
+            dataproxy_service_pb2.TailLogsRequest(action_id=child.id, attempt=1),
+        ),
+    ):
+        lines = [ln.message for r in logs.TailLogs(request) for batch in r.logs for ln in batch.lines]
+        assert f"leaf {value}\n" in lines
 
 
 def _page(limit: int, parent: str):

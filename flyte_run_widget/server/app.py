@@ -12,6 +12,7 @@ import fcntl
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -53,6 +54,10 @@ from .tail_logs_service import RunLogsService
 from .task_env import Reach
 
 log = logging.getLogger(__name__)
+
+#: What a task process may call with its task token: starting and following its children.
+TASK_SERVICES = frozenset({"/" + qs.DESCRIPTOR.services_by_name["QueueService"].full_name,
+                           "/" + ss.DESCRIPTOR.services_by_name["StateService"].full_name})  # fmt: skip
 
 SERVER_FILE_VERSION = 1
 _LOCK_FILE = "server.lock"
@@ -136,7 +141,10 @@ async def serve_async(
         undo.callback(store.close)
         hub = Hub()
         # Tasks call back on loopback, whatever address the service listens on.
-        reach = Reach(_loopback(host, bound), tls=exposure.tls is not None, token=exposure.token)
+        # Tasks get a token of their own, good for the child-action services only: the
+        # service's token never enters a task's environment.
+        task_token = secrets.token_urlsafe(32) if exposure.token else None
+        reach = Reach(_loopback(host, bound), tls=exposure.tls is not None, token=task_token)
         executor = Executor(
             layout, store, hub, grace=grace, max_running=max_running, max_children=max_children, reach=reach
         )
@@ -173,7 +181,8 @@ async def serve_async(
         if sock is None:
             await stop.wait()
         else:
-            await serve_hypercorn(connect_door(runs, logs, exposure.token), sock, exposure.tls, stop)
+            door = connect_door(runs, logs, exposure.token, task_token)
+            await serve_hypercorn(door, sock, exposure.tls, stop)
     finally:
         log.info("stopping")
         with contextlib.suppress(FileNotFoundError):
@@ -227,7 +236,9 @@ def _grpcio_server(exposure: Exposure) -> grpc.aio.Server:
     )
 
 
-def connect_door(runs: RunService, logs: RunLogsService, token: str | None) -> Door:
+def connect_door(
+    runs: RunService, logs: RunLogsService, token: str | None, task_token: str | None = None
+) -> Door:
     """Every service this process implements, behind connectrpc's generated applications."""
     return Door(
         [
@@ -244,6 +255,8 @@ def connect_door(runs: RunService, logs: RunLogsService, token: str | None) -> D
             ),
         ],
         token=token,
+        task_token=task_token,
+        task_services=TASK_SERVICES,
     )
 
 

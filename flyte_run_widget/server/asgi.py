@@ -90,10 +90,20 @@ async def send_error(scope: dict[str, Any], send: Any, code: Code, message: str)
 class Door:
     """Routes ``/<service>/<method>`` to the generated application of ``<service>``."""
 
-    def __init__(self, apps: Iterable[Any], token: str | None = None, max_body: int = _MAX_BODY) -> None:
+    def __init__(
+        self,
+        apps: Iterable[Any],
+        token: str | None = None,
+        max_body: int = _MAX_BODY,
+        task_token: str | None = None,
+        task_services: Iterable[str] = (),
+    ) -> None:
         self.apps = {app.path: app for app in apps}
         self.token = token.encode() if token else None
         self.max_body = max_body
+        # A second token, good only for ``task_services`` (what task processes call back).
+        self.task_token = task_token.encode() if task_token else None
+        self.task_services = frozenset(task_services)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -107,10 +117,10 @@ class Door:
         if scope["type"] != "http":
             return
         exchange = _Exchange(receive, send, self.max_body)
-        if self.token is not None and not hmac.compare_digest(_bearer(scope), self.token):
+        service = scope["path"].rpartition("/")[0]
+        if self.token is not None and not self._allowed(_bearer(scope), service):
             await send_error(scope, exchange.send, Code.UNAUTHENTICATED, REFUSAL)
             return
-        service = scope["path"].rpartition("/")[0]
         app = self.apps.get(service)
         if app is None:
             message = f"{service.lstrip('/')} is not served here"
@@ -121,6 +131,13 @@ class Door:
             await send_error(scope, exchange.send, Code.RESOURCE_EXHAUSTED, exchange.too_large())
             return
         await app(scope, exchange.receive, exchange.send)
+
+    def _allowed(self, bearer: bytes, service: str) -> bool:
+        assert self.token is not None
+        if hmac.compare_digest(bearer, self.token):
+            return True
+        task = self.task_token is not None and hmac.compare_digest(bearer, self.task_token)
+        return task and service in self.task_services
 
 
 class _Exchange:

@@ -18,8 +18,10 @@ import os
 from collections import deque
 from typing import TYPE_CHECKING
 
+from ..common import phase as phases
 from . import model
 from .hub import action_key, tree_key
+from .tree_store import phase_of
 
 if TYPE_CHECKING:
     from .executor import Executor, LiveAction
@@ -59,14 +61,18 @@ class ChildQueue:
             self.running -= 1
             self._dispatch()
 
-    def abort_queued(self, run: str, action: str, reason: str) -> None:
-        """End a child that has not started: ABORTED, never run. Its queue entry is skipped."""
-        row = self.executor.store.get_action(run, action)
-        if row is None or model.is_done(row.details):
-            return
-        model.abort(row.details, reason, model.now_ns())
-        self.executor.store.save_action(row.details)
-        self.executor.hub.notify(tree_key(run), action_key(run, action))
+    def abort_queued(self, run: str, actions: list[str], reason: str) -> None:
+        """End children that have not started: ABORTED, never run (in one write). Their queue
+        entries are skipped."""
+        ended = []
+        now = model.now_ns()
+        for action in actions:
+            details = self.executor.store.get_details(run, action)
+            if details is not None and not model.is_done(details):
+                model.abort(details, reason, now)
+                ended.append(details)
+        self.executor.store.save_actions(ended)
+        self.executor.hub.notify(tree_key(run), *(action_key(run, d.id.name) for d in ended))
 
     def _launch(self, live: LiveAction) -> None:
         self.running += 1
@@ -76,9 +82,12 @@ class ChildQueue:
     def _dispatch(self) -> None:
         from .executor import LiveAction
 
+        store = self.executor.store
         while self.running < self.limit and self._pending:
             run, action = self._pending.popleft()
-            row = self.executor.store.get_action(run, action)
+            if phases.is_terminal(phase_of(store, run, action) or model.ABORTED):
+                continue  # aborted while it waited (checked without reading the whole row)
+            row = store.get_action(run, action)
             if row is None or model.is_done(row.details):
                 continue  # aborted while it waited
             self._launch(

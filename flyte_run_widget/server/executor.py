@@ -131,11 +131,15 @@ class Executor:
         reason = reason or "aborted"
         was_live = live_key(run, action) in self._live
         waits = []
-        for name in open_subtree(self.store, run, action) or [action]:
+        names = open_subtree(self.store, run, action) or [action]
+        # Queued ones first, so that no slot a stopped one frees starts one of them.
+        queued = [n for n in names if n != action and live_key(run, n) not in self._live]
+        for start in range(0, len(queued), 200):
+            self.children.abort_queued(run, queued[start : start + 200], reason)
+            await asyncio.sleep(0)  # thousands of queued children: let other calls through
+        for name in names:
             live = self._live.get(live_key(run, name))
             if live is None:
-                if name != action:
-                    self.children.abort_queued(run, name, reason)
                 continue
             if live.abort_reason is None:
                 live.abort_reason = reason

@@ -6,6 +6,7 @@ advance(details, ACTION_PHASE_RUNNING, now_ns)
 
 from __future__ import annotations
 
+import functools
 import getpass
 import logging
 import time
@@ -40,6 +41,7 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+@functools.cache
 def local_identity() -> identity_pb2.EnrichedIdentity:
     """The OS user the service runs as: on one machine, that is who started the run."""
     try:

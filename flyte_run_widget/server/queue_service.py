@@ -27,7 +27,7 @@ from .hub import action_key, tree_key
 from .paths import check_name
 from .service import MAX_SPEC_BYTES, RunService
 from .store import ROOT_ACTION, local_path
-from .tree_store import Change, changed_actions, phase_of
+from .tree_store import Change, changed_actions, has_action, phase_of
 
 #: Children per read of the store while a Watch catches up (each goes out as its own message).
 WATCH_PAGE = 500
@@ -38,7 +38,7 @@ _ERROR_KIND = {
 
 
 def _local(uri: str, what: str) -> str:
-    if uri:
+    if "://" in uri and not uri.startswith("file://"):
         try:
             local_path(uri)
         except ValueError as exc:
@@ -73,7 +73,7 @@ class QueueService:
             )
         input_uri = _local(request.input_uri, "input_uri")
         base = _local(request.run_output_base, "run_output_base")
-        if store.get_action(row.name, name) is not None:
+        if has_action(store, row.name, name):
             raise faults.exists(f"action {name!r} of run {row.name!r} is already enqueued")
         parent_name = request.parent_action_name or ROOT_ACTION
         parent_phase = phase_of(store, row.name, parent_name)

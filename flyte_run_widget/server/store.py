@@ -239,29 +239,39 @@ class Store:
         self, details: run_definition_pb2.ActionDetails, outputs: common_pb2.Outputs | None = None
     ) -> None:
         """Write an action's new state; the root action's phase is also the run's."""
+        self.save_actions([details], outputs)
+
+    def save_actions(
+        self, many: list[run_definition_pb2.ActionDetails], outputs: common_pb2.Outputs | None = None
+    ) -> None:
+        """``save_action`` for each, in one transaction (aborting thousands of queued children)."""
+        with self._db:
+            self._db.execute("BEGIN")
+            for details in many:
+                self._update(details, outputs)
+
+    def _update(self, details: run_definition_pb2.ActionDetails, outputs: common_pb2.Outputs | None) -> None:
         run = details.id.run.name
         phase = int(details.status.phase)
         blob = outputs.SerializeToString() if outputs is not None else None
-        with self._db:
-            self._db.execute("BEGIN")
+        self._db.execute(
+            "UPDATE actions SET phase=?, details=?, outputs=COALESCE(?, outputs), seq=?, summary=?"
+            " WHERE run=? AND name=?",
+            (
+                phase,
+                details.SerializeToString(),
+                blob,
+                self._next_seq(),
+                summary_of(details).SerializeToString(),
+                run,
+                details.id.name,
+            ),
+        )
+        if details.id.name == ROOT_ACTION:
             self._db.execute(
-                "UPDATE actions SET phase=?, details=?, outputs=COALESCE(?, outputs), seq=?, summary=?"
-                " WHERE run=? AND name=?",
-                (
-                    phase,
-                    details.SerializeToString(),
-                    blob,
-                    self._next_seq(),
-                    summary_of(details).SerializeToString(),
-                    run,
-                    details.id.name,
-                ),
+                "UPDATE runs SET phase=?, updated_seq=? WHERE name=?",
+                (phase, self._next_seq(), run),
             )
-            if details.id.name == ROOT_ACTION:
-                self._db.execute(
-                    "UPDATE runs SET phase=?, updated_seq=? WHERE name=?",
-                    (phase, self._next_seq(), run),
-                )
 
     def record_process(
         self, run: str, action: str, attempt: int, pid: int | None, pid_start: str | None
@@ -327,6 +337,13 @@ class Store:
     def get_action(self, run: str, name: str) -> RunRow | None:
         row = self._db.execute(self._SELECT_ANY + " WHERE r.name = ? AND a.name = ?", (run, name)).fetchone()
         return self._row(row) if row else None
+
+    def get_details(self, run: str, name: str) -> run_definition_pb2.ActionDetails | None:
+        """An action's details alone (no run spec, inputs or outputs)."""
+        row = self._db.execute(
+            "SELECT details FROM actions WHERE run = ? AND name = ?", (run, name)
+        ).fetchone()
+        return run_definition_pb2.ActionDetails.FromString(row[0]) if row else None
 
     def unfinished(self) -> Iterator[RunRow]:
         """Every action not final, of every run: parents before their children."""

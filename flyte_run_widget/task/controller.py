@@ -40,6 +40,14 @@ from .context import ERROR_PICKLE
 TOKEN_VAR = "FLYTE_RUN_WIDGET_TASK_TOKEN"  # as server/task_env.py names it
 _ENQUEUE_SECONDS = 30.0
 _SENTINEL_SECONDS = 5.0
+_ENQUEUE_TRIES = 40
+# What the SDK's controller retries too: the service restarting, busy, or slow.
+_RETRIED = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.FAILED_PRECONDITION,
+}
 _TERMINAL = {
     phase_pb2.ACTION_PHASE_SUCCEEDED,
     phase_pb2.ACTION_PHASE_FAILED,
@@ -130,7 +138,9 @@ class Controller:
                 await self._channel.close(None)
 
         if self._loop.is_running():
-            asyncio.run_coroutine_threadsafe(stop(), self._loop).result(5)
+            # The task's own result is what matters here: a slow close must not fail it.
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(stop(), self._loop).result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
 
     # -- on the controller's loop -------------------------------------------------------------
@@ -163,20 +173,30 @@ class Controller:
             run_output_base=self.base,
             group=group,
         )
-        assert self._channel is not None
-        queue = queue_service_pb2_grpc.QueueServiceStub(self._channel)
-        try:
-            await queue.EnqueueAction(request, timeout=_ENQUEUE_SECONDS, metadata=self._metadata())
-        except grpc.aio.AioRpcError as e:
-            if e.code() != grpc.StatusCode.ALREADY_EXISTS:  # already enqueued: follow it
-                self._waiting.pop(name, None)
-                raise ChildActionError(
-                    f"child action {name} ({tid.name}) could not be started: {e.details()}",
-                    phase="FAILED",
-                    code=e.code().name,
-                ) from e
+        await self._enqueue(request, name, tid.name)
         update = await future
         return _result(name, tid.name, update)
+
+    async def _enqueue(self, request: queue_service_pb2.EnqueueActionRequest, name: str, task: str) -> None:
+        """EnqueueAction, retried while the service cannot take it (restarting, busy), as
+        the SDK's controller does; ALREADY_EXISTS means it was enqueued before."""
+        assert self._channel is not None
+        queue = queue_service_pb2_grpc.QueueServiceStub(self._channel)
+        for attempt in range(_ENQUEUE_TRIES):
+            try:
+                await queue.EnqueueAction(request, timeout=_ENQUEUE_SECONDS, metadata=self._metadata())
+                return
+            except grpc.aio.AioRpcError as e:
+                if e.code() == grpc.StatusCode.ALREADY_EXISTS:
+                    return
+                if e.code() not in _RETRIED or attempt == _ENQUEUE_TRIES - 1:
+                    self._waiting.pop(name, None)
+                    raise ChildActionError(
+                        f"child action {name} ({task}) could not be started: {e.details()}",
+                        phase="FAILED",
+                        code=e.code().name,
+                    ) from e
+            await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
 
     async def _watching(self) -> None:
         if self._channel is None:
