@@ -148,8 +148,8 @@ export class TreeView {
     this.rowsEl = h('div', { class: 'frw-rows', onclick: (ev) => this.click(ev) })
     this.viewport = h('div', { class: 'frw-tree-vp', role: 'tree', 'aria-label': 'Actions', onscroll: () => this.invalidate() },
       this.spacer, this.rowsEl)
-    this.countEl = h('span', { class: 'frw-count' })
-    this.el = h('div', { class: 'frw-tree' }, h('div', { class: 'frw-logbar' }, h('span', { class: 'frw-panel-title' }, 'Actions'), this.countEl), this.viewport)
+    this.countEl = h('span', { class: 'frw-tcount' })
+    this.el = h('div', { class: 'frw-tree' }, h('div', { class: 'frw-tbar' }, h('span', { class: 'frw-panel-title' }, 'Actions'), this.countEl), this.viewport)
     this.unsubscribe = store.subscribeTree(() => this.invalidate())
     this.invalidate()
   }
