@@ -22,6 +22,7 @@ from .common.phase import friendly_phase, is_terminal
 from .common.version import __version__
 from .notebook.sdk_display import register_on_import as _register_on_import
 from .notebook.sign_in_view import install as _install_sign_in_panel
+from .remote.action import Action
 from .remote.launch import Task, run
 from .remote.launch import task as _task
 from .remote.run import ActionDetails, ActionOutputs, Run, RunDetails
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from .notebook.widget import RunWidget
 
 __all__ = [
+    "Action",
     "ActionDetails",
     "ActionOutputs",
     "Run",

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const staticDir = join(here, '..', 'flyte_run_widget', 'static')
-const LIMIT = 40 * 1024
+// 40 kB before the action tree (tree.js and its styles, ~8 kB minified) joined the log view.
+const LIMIT = 48 * 1024
 const check = process.argv.includes('--check')
 const outdir = check ? mkdtempSync(join(tmpdir(), 'frw-')) : staticDir
 

@@ -168,7 +168,7 @@ def test_listall_filters_and_pages(client):
 
 
 def test_listall_follows_pages_past_100(client, monkeypatch):
-    run_mod = importlib.import_module("flyte_run_widget.remote.run")
+    run_mod = importlib.import_module("flyte_run_widget.remote.action_base")
 
     monkeypatch.setattr(run_mod, "PAGE_SIZE", 2)
     runs = [frw.run(add, a=i) for i in range(5)]

@@ -42,13 +42,19 @@ def _wait_until(predicate, timeout=30.0):
 
 
 class Recorder:
+    """Log batches in ``messages``; the others (the action tree's) in ``other``."""
+
     def __init__(self):
         self.messages = []
+        self.other = []
         self.lock = threading.Lock()
 
     def __call__(self, content, buffers=None):
-        if content.get("type") == "logs":  # the columns travel as buffers; decoded back here
-            content = {**content, "lines": decode_batch(content["count"], buffers)}
+        if content.get("type") != "logs":
+            with self.lock:
+                self.other.append(content)
+            return
+        content = {**content, "lines": decode_batch(content["count"], buffers)}  # columns as buffers
         with self.lock:
             self.messages.append(content)
 

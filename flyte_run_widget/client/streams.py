@@ -15,7 +15,7 @@ from flyteidl2.logs.dataplane import payload_pb2
 from flyteidl2.workflow import run_definition_pb2, run_logs_service_pb2, run_service_pb2
 
 from ..common.phase import is_terminal
-from ..errors import LogsNotAvailableError, NotFoundError, ServiceUnavailableError
+from ..errors import LogsNotAvailableError, NotFoundError, ServiceError, ServiceUnavailableError
 from .rpc import Client
 
 logger = logging.getLogger(__name__)
@@ -193,3 +193,96 @@ async def _is_finished(client: Client, action_id: identifier_pb2.ActionIdentifie
         what=_action_label(action_id),
     )
     return is_terminal(resp.details.status.phase)
+
+
+#: How often the actions of a run are listed where the service has no WatchActions (the flyte
+#: SDK's terminal UI lists them this often too).
+POLL_INTERVAL = 2.0
+
+
+async def follow_actions(
+    client: Client,
+    run_id: identifier_pb2.RunIdentifier,
+    on_connection: ConnectionCallback | None = None,
+    patience: int | None = MAX_FAILURES,
+    poll_interval: float = POLL_INTERVAL,
+) -> AsyncIterator[list[run_definition_pb2.EnrichedAction]]:
+    """Yield the actions of a run as WatchActions sends them: first every action (in batches),
+    then only the ones that changed, until the root action is final. A dropped stream is
+    subscribed again (its snapshot repeats what is known: the caller merges). A service without
+    WatchActions (UNIMPLEMENTED) is listed with ListActions every ``poll_interval`` seconds."""
+    what = f"actions of run {run_id.name!r}"
+    backoff = _Backoff(what, patience)
+    req = run_service_pb2.WatchActionsRequest(run_id=run_id)
+    reconnecting = False
+    root_done = False
+    while True:
+        try:
+            async for resp in client.stream("WatchActions", req, what=what):
+                if reconnecting:
+                    reconnecting = False
+                    _reconnected(on_connection, what)
+                backoff.ok()
+                batch = list(resp.enriched_actions)
+                root_done = root_done or any(
+                    not e.action.metadata.parent and is_terminal(e.action.status.phase) for e in batch
+                )
+                yield batch
+            if root_done:
+                return
+            error: Exception = ServiceUnavailableError(
+                "the service closed the stream before the run finished", code="UNAVAILABLE"
+            )
+        except asyncio.CancelledError:
+            if not _closed_under_us():
+                raise
+            continue
+        except ServiceUnavailableError as e:
+            error = e
+        except ServiceError as e:
+            if e.code != "UNIMPLEMENTED":
+                raise
+            logger.info("%s: the service has no WatchActions; listing every %g s", what, poll_interval)
+            async for batch in _poll_actions(client, run_id, what, poll_interval):
+                yield batch
+            return
+        reconnecting = True
+        _notify(on_connection, "reconnecting", str(error))
+        await backoff.fail(error)
+        await _reconnect(client, what)
+
+
+async def _poll_actions(
+    client: Client, run_id: identifier_pb2.RunIdentifier, what: str, interval: float
+) -> AsyncIterator[list[run_definition_pb2.EnrichedAction]]:
+    """ListActions every ``interval`` s, yielding the actions that changed since the last list,
+    until the root action and every other one are final."""
+    from flyteidl2.common import list_pb2
+
+    seen: dict[str, bytes] = {}
+    while True:
+        changed: list[run_definition_pb2.EnrichedAction] = []
+        finished = True
+        token = ""
+        while True:
+            resp = await client.unary(
+                "ListActions",
+                run_service_pb2.ListActionsRequest(
+                    run_id=run_id, request=list_pb2.ListRequest(limit=100, token=token)
+                ),
+                what=what,
+            )
+            for action in resp.actions:
+                data = action.SerializeToString(deterministic=True)
+                finished = finished and is_terminal(action.status.phase)
+                if seen.get(action.id.name) != data:
+                    seen[action.id.name] = data
+                    changed.append(run_definition_pb2.EnrichedAction(action=action, meets_filter=True))
+            token = resp.token
+            if not token or not resp.actions:
+                break
+        if changed or not seen:
+            yield changed
+        if finished and seen:
+            return
+        await asyncio.sleep(interval)

@@ -35,6 +35,7 @@ from ..remote.log_lines import encode_batch, to_columns
 from ..remote.run import Run
 from .batches import AttemptLog, chunks
 from .sign_in_view import as_trait
+from .tree_feed import TreeFeed, outputs_text
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def as_run(run: Any) -> Run:
     )
 
 
-class RunWidget(anywidget.AnyWidget):
+class RunWidget(TreeFeed, anywidget.AnyWidget):
     _esm = _STATIC / "widget.js"
     _css = _STATIC / "widget.css"
 
@@ -86,6 +87,9 @@ class RunWidget(anywidget.AnyWidget):
     notice = t.Unicode("").tag(sync=True)
     # A waiting device login of the client's service: {url, code, endpoint}, else {}.
     sign_in = t.Dict().tag(sync=True)
+    # The action whose log, attempts, error and outputs the panels show ("": the run's root).
+    selected = t.Unicode("").tag(sync=True)
+    tree_size = t.Int(0).tag(sync=True)
 
     def __init__(self, run: Any, *, max_lines: int = 100_000, follow: bool = True, **kwargs: Any) -> None:
         if max_lines < 1:
@@ -97,6 +101,7 @@ class RunWidget(anywidget.AnyWidget):
         self._aborted = False
         self._closed = False
         self._pending = asyncio.Event()  # set on the background loop when lines wait to be sent
+        self._init_tree()
         self._state_from_pb2(self.run.pb2.action)
         self.on_msg(self._on_frontend_msg)
         self._route_clicks_early()
@@ -104,7 +109,8 @@ class RunWidget(anywidget.AnyWidget):
         _install_kernel_pump()
         if follow:
             self._spawn(self._watch(), _WATCHING)
-            self._spawn(self._flusher(), "sending log lines to the view")
+            self._flusher_job = self._spawn(self._flusher(), "sending log lines to the view")
+            self._spawn(self._follow_tree(), "following the run's actions")
 
     # -- state ------------------------------------------------------------------------------
 
@@ -127,22 +133,32 @@ class RunWidget(anywidget.AnyWidget):
             self.end_ms = float(status.end_time.ToMilliseconds()) if status.HasField("end_time") else 0.0
             self.now_ms = time.time() * 1000
             self.attempts = int(status.attempts)
-            if details is not None:
-                self.error = _error_dict(details)
-                self.log_attempts = sorted(
-                    {a.attempt for a in details.attempts if a.attempt} or ({1} if raw >= 3 else set())
-                )
+            if details is not None and self._focused_root():
+                self._panels_from(details)
             if is_terminal(raw) and self.busy == "aborting":
                 self.busy = ""
 
+    def _panels_from(self, details: run_definition_pb2.ActionDetails, action_id: Any = None) -> None:
+        """The selected action's error and attempts into the panels; its logs followed."""
+        raw = int(details.status.phase)
+        self.error = _error_dict(details)
+        self.log_attempts = sorted(
+            {a.attempt for a in details.attempts if a.attempt} or ({1} if raw >= 3 else set())
+        )
+        for n in self.log_attempts:
+            if n not in self._logs:
+                self._logs[n] = AttemptLog(self.max_lines)
+                self._focus_job(self._tail(n, action_id), f"following the logs of attempt {n}")
+
     # -- background work --------------------------------------------------------------------
 
-    def _spawn(self, coro: Any, what: str) -> None:
+    def _spawn(self, coro: Any, what: str) -> concurrent.futures.Future[Any]:
         """Run ``coro`` on the background loop. ``what`` names the job in a notice if it fails:
         a job that died silently would leave the widget frozen while it looks live."""
         fut = _loop.submit(coro)
         self._tasks.add(fut)
         fut.add_done_callback(functools.partial(self._task_done, what))
+        return fut
 
     def _task_done(self, what: str, fut: concurrent.futures.Future[Any]) -> None:
         self._tasks.discard(fut)
@@ -178,13 +194,10 @@ class RunWidget(anywidget.AnyWidget):
             async for details in stream:
                 self.run._update(details)
                 self._state_from_pb2(self.run.pb2.action, details)
-                for n in self.log_attempts:
-                    if n not in self._logs:
-                        self._logs[n] = AttemptLog(self.max_lines)
-                        self._spawn(self._tail(n), f"following the logs of attempt {n}")
-            if is_success(self.run.raw_phase):
+            if is_success(self.run.raw_phase) and self._focused_root():
                 out = await self.run.outputs.aio()
-                self.outputs = _outputs_text(out.named)
+                if self._focused_root():
+                    self.outputs = outputs_text(out.named)
         except FlyteRunWidgetError as e:
             logger.error("run %s: stopped following the run: %s", self.run.name, e)
             self._set_connection("closed", str(e))
@@ -193,12 +206,12 @@ class RunWidget(anywidget.AnyWidget):
                 self.busy = ""
             self._pending.set()  # let the flusher see the end
 
-    async def _tail(self, attempt: int) -> None:
+    async def _tail(self, attempt: int, action_id: Any = None) -> None:
         buf = self._logs[attempt]
         try:
             stream = follow_logs(
                 self.run.client,
-                self.run.action_id,
+                action_id or self.run.action_id,
                 attempt,
                 on_connection=self._set_connection,
                 patience=None,
@@ -224,10 +237,11 @@ class RunWidget(anywidget.AnyWidget):
             await asyncio.sleep(FLUSH_INTERVAL)
             self._pending.clear()
             self._flush()
-            if self.run.done() and all(buf.done_sent for buf in self._logs.values()):
+            if self.run.done() and self._tree_done and all(buf.done_sent for buf in self._logs.values()):
                 return
 
     def _flush(self) -> None:
+        self._flush_tree()
         for attempt, log in list(self._logs.items()):
             done = log.done  # read once: the tail task may finish while we send
             if log.sent < log.total or (done and not log.done_sent):
@@ -278,7 +292,7 @@ class RunWidget(anywidget.AnyWidget):
                     isinstance(data, dict)
                     and data.get("method") == "custom"
                     and isinstance(content, dict)
-                    and content.get("type") in ("abort", "wait")
+                    and content.get("type") in ("abort", "wait", "abort_action", "select")
                 ):
                     _loop.get_loop().call_soon_threadsafe(self._handle_safely, content)
             except Exception:  # must never break the kernel's message routing
@@ -303,6 +317,8 @@ class RunWidget(anywidget.AnyWidget):
         elif kind == "wait":
             if not self.run.done():
                 self.busy = "waiting"
+        elif self._handle_tree(kind, content):
+            pass
         elif kind == "logs_request":
             attempt, start = content.get("attempt"), content.get("from", 0)
             if isinstance(attempt, int) and isinstance(start, int) and attempt in self._logs:
@@ -365,6 +381,8 @@ class RunWidget(anywidget.AnyWidget):
             parts.append(f"<pre>{e(self.outputs)}</pre>")
         if tail:
             parts.append(f"<pre style='max-height:20em;overflow:auto'>{e(tail)}</pre>")
+        if len(self._tree.nodes) > 1:
+            parts.append(self._tree.static_html())
         return "".join(parts)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -392,11 +410,6 @@ def _error_dict(details: run_definition_pb2.ActionDetails) -> dict[str, str]:
     if details.HasField("abort_info"):
         return {"kind": "ABORTED", "code": "", "message": details.abort_info.reason or "aborted"}
     return {}
-
-
-def _outputs_text(named: dict[str, Any], limit: int = 10_000) -> str:
-    text = "\n".join(f"{k} = {v!r}" for k, v in named.items()) or "(no outputs)"
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 
 _pump_installed = False

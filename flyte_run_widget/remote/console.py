@@ -23,7 +23,7 @@ from ..common.phase import is_success, tone
 from .log_lines import Rejoin, format_line, keep
 
 if TYPE_CHECKING:
-    from .run import ActionDetails, Run, RunDetails
+    from .action_base import ActionBase, ActionDetails
 
 # The terminal's colour for each tone (common/phase.py decides which phase has which).
 _STYLE = {
@@ -55,10 +55,12 @@ def format_duration(seconds: float) -> str:
 
 
 class WaitDisplay:
-    """A live panel with phase, elapsed time and attempts; a final line when the run ends."""
+    """A live panel with phase, elapsed time and attempts; a final line when it ends.
+    ``label`` names what is waited for ("run 'abc'", "action 'a1' of run 'abc'")."""
 
-    def __init__(self, run: Run, *, quiet: bool) -> None:
-        self.run = run
+    def __init__(self, label: str, node: ActionBase, *, quiet: bool) -> None:
+        self.label = label
+        self.node = node
         self.quiet = quiet
         self.details: ActionDetails | None = None
         self._started = time.monotonic()
@@ -66,11 +68,10 @@ class WaitDisplay:
         self._live: Live | None = None
 
     def _panel(self) -> Any:
-        shown = self.details if self.details else self.run
+        shown = self.details if self.details else self.node
         attempts = self.details.attempts if self.details else 0
         text = Text.assemble(
-            ("Run ", "dim"),
-            (self.run.name, "bold"),
+            (self.label, "bold"),
             "  ",
             (shown.phase.upper(), _STYLE[tone(shown.raw_phase)]),
             f"  {format_duration(_elapsed(self.details, self._started))}",
@@ -89,19 +90,19 @@ class WaitDisplay:
     def update(self, details: ActionDetails) -> None:
         self.details = details
 
-    def finish(self, details: RunDetails) -> None:
-        self.details = details.action_details
+    def finish(self, details: ActionDetails) -> None:
+        self.details = details
         if self.quiet:
             return
         if self._live is not None:
             self._live.stop()
             self._live = None
-        ad = details.action_details
+        ad = details
         took = format_duration(_elapsed(ad, self._started))
         if is_success(ad.raw_phase):
-            self._console.print(Text.assemble(("✓ ", "green"), f"run {self.run.name} {ad.phase} in {took}"))
+            self._console.print(Text.assemble(("✓ ", "green"), f"{self.label} {ad.phase} in {took}"))
             return
-        body = Text.assemble(("✗ ", "red"), f"run {self.run.name} {ad.phase} after {took}")
+        body = Text.assemble(("✗ ", "red"), f"{self.label} {ad.phase} after {took}")
         err, abort = ad.error_info, ad.abort_info
         if err is not None and err.message:
             body.append(f"\n{err.message.rstrip()}", style="red")
@@ -121,7 +122,8 @@ _BACKLOG_PAUSE = 0.25
 
 
 async def print_logs(
-    run: Run,
+    node: ActionBase,
+    details: ActionDetails,
     *,
     attempt: int | None,
     max_lines: int | None,
@@ -132,9 +134,8 @@ async def print_logs(
     """``raw`` writes every line as it comes, or with ``max_lines`` the last ``max_lines`` lines
     and then every new one (``tail -n max_lines -f``); otherwise a live panel keeps the last
     ``max_lines`` (default 100)."""
-    details = await run.details.aio()
-    number = attempt if attempt is not None else max(1, details.action_details.attempts)
-    texts = _texts(streams.follow_logs(run.client, run.action_id, number), show_ts, filter_system)
+    number = attempt if attempt is not None else max(1, details.attempts)
+    texts = _texts(streams.follow_logs(node.client, node.action_id, number), show_ts, filter_system)
     if raw:
         await _print_raw(texts, max_lines, finished=details.done())
         return
@@ -143,7 +144,7 @@ async def print_logs(
 
     def render() -> Any:
         body = Text.from_ansi("".join(tail).rstrip("\n")) if tail else Text("(no lines yet)", style="dim")
-        title = f"Logs: {run.name} attempt {number}"
+        title = f"Logs: {node._label} attempt {number}"
         return Panel(Group(body), title=title, title_align="left", expand=True)
 
     with Live(get_renderable=render, console=console, refresh_per_second=4):

@@ -73,7 +73,14 @@ export class LogView {
     this.attemptsShown = ''
     this.build()
     this.unsubscribe = store.subscribe((attempt) => {
-      if (attempt === null) this.invalidate()
+      if (attempt === 'reset') {
+        this.requested.clear()
+        this.attempt = null
+        this.pinned = false
+        this.resetIndex()
+        this.selectAttempt(this.latestAttempt(), false)
+        this.invalidate()
+      } else if (attempt === null) this.invalidate()
       else if (attempt === this.attempt || !this.pinned) this.invalidate(true)
     })
     this.hidden = false

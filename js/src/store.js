@@ -7,6 +7,7 @@
  */
 import { decodeBatch } from './batch.js'
 import { LineBuffer } from './ringbuffer.js'
+import { TreeModel } from './tree.js'
 
 const stores = new WeakMap()
 
@@ -42,6 +43,8 @@ export class LogStore {
     this.buffers = new Map()
     this.listeners = new Set()
     this.stateListeners = new Set()
+    this.treeListeners = new Set()
+    this.tree = new TreeModel()
     this.abortSent = false
     // kernel clock minus browser clock, in ms. A value synced before this page existed may be
     // stale (now_ms is only refreshed when the kernel pushes state), so it only ever tells us the
@@ -76,6 +79,17 @@ export class LogStore {
 
   /** A `logs` message: `count` lines in four column buffers (see batch.js). */
   handle(msg, buffers) {
+    if (msg?.type === 'tree') {
+      if (this.tree.apply(msg)) this.emitTree()
+      else console.warn('flyte-run-widget: ignored a malformed tree message')
+      return
+    }
+    if (msg?.type === 'logs_reset') {
+      // Another action was selected: its log replaces this one's in every view.
+      this.buffers.clear()
+      this.emit('reset')
+      return
+    }
     if (!msg || msg.type !== 'logs') return
     const attempt = Number(msg.attempt)
     const lines = Number.isInteger(attempt) ? decodeBatch(msg.count, buffers) : null
@@ -119,6 +133,15 @@ export class LogStore {
     for (const fn of this.stateListeners) fn()
   }
 
+  subscribeTree(fn) {
+    this.treeListeners.add(fn)
+    return () => this.treeListeners.delete(fn)
+  }
+
+  emitTree() {
+    for (const fn of this.treeListeners) fn()
+  }
+
   subscribeState(fn) {
     this.stateListeners.add(fn)
     return () => this.stateListeners.delete(fn)
@@ -134,6 +157,7 @@ export class LogStore {
     this.model.off('change:now_ms', this.onNow)
     this.listeners.clear()
     this.stateListeners.clear()
+    this.treeListeners.clear()
     if (stores.get(this.key) === this) stores.delete(this.key)
   }
 }

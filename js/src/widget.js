@@ -10,10 +10,11 @@ import { h, safeHttpUrl, show } from './dom.js'
 import { LogView } from './logview.js'
 import { createBanner, createErrorPanel, createNotice, createOutputsPanel, createSignInPanel } from './panels.js'
 import { attachStore, findStore } from './store.js'
+import { TreeView } from './tree.js'
 
 const TRAITS = [
   'run_name', 'run_url', 'task_name', 'phase', 'raw_phase', 'start_ms', 'end_ms', 'now_ms',
-  'attempts', 'error', 'outputs', 'connection', 'busy', 'notice', 'sign_in',
+  'attempts', 'error', 'outputs', 'connection', 'busy', 'notice', 'sign_in', 'selected', 'tree_size',
 ]
 
 export function renderWidget({ model, el, env = {} }) {
@@ -43,6 +44,8 @@ export function renderWidget({ model, el, env = {} }) {
   const signIn = createSignInPanel()
   const errorPanel = createErrorPanel()
   const outputsPanel = createOutputsPanel()
+  const tree = new TreeView({ store, send, selected: () => String(get('selected') ?? ''), env: env.frames })
+  const selection = h('div', { class: 'frw-selection' })
   const logs = new LogView({ store, send, name: () => String(get('run_name') ?? ''), env: env.frames })
 
   const root = h('div', { class: 'frw' },
@@ -52,6 +55,8 @@ export function renderWidget({ model, el, env = {} }) {
     h('div', { class: 'frw-header' },
       h('div', { class: 'frw-title' }, nameSlot, task),
       h('div', { class: 'frw-status' }, badge.el, clock.el, attempt, controls.el)),
+    tree.el,
+    selection,
     errorPanel.el,
     outputsPanel.el,
     logs.el)
@@ -83,7 +88,17 @@ export function renderWidget({ model, el, env = {} }) {
     signIn.update(get('sign_in'))
     errorPanel.update(get('error'))
     outputsPanel.update(get('outputs'))
+    const selected = String(get('selected') ?? '')
+    selection.textContent = selected ? `Action ${selected}: its log, error and outputs` : ''
+    show(selection, selected.length > 0)
+    // A view rendered after the first tree messages went out asks for the whole tree.
+    if ((Number(get('tree_size')) || 0) > store.tree.size && !treeAsked) {
+      treeAsked = true
+      send({ type: 'tree_request' })
+    }
+    tree.invalidate()
   }
+  let treeAsked = false
 
   for (const name of TRAITS) model.on(`change:${name}`, update)
   update()
@@ -94,6 +109,7 @@ export function renderWidget({ model, el, env = {} }) {
     clock.stop()
     controls.destroy()
     logs.destroy()
+    tree.destroy()
     root.remove()
     if (ownsStore) store.dispose()
   }
