@@ -24,6 +24,7 @@ from .remote.launch import Task, run, task
 from .remote.run import ActionDetails, ActionOutputs, Run, RunDetails
 
 if TYPE_CHECKING:
+    from .notebook.runs_table import RunsTable, runs
     from .notebook.widget import RunWidget
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Run",
     "RunDetails",
     "RunWidget",
+    "RunsTable",
     "Task",
     "display_sdk_runs",
     "errors",
@@ -39,6 +41,7 @@ __all__ = [
     "init",
     "is_terminal",
     "run",
+    "runs",
     "task",
 ]
 __version__ = "0.1.0"
@@ -54,6 +57,10 @@ def __getattr__(name: str) -> Any:
         from .notebook.widget import RunWidget
 
         return RunWidget
+    if name in ("runs", "RunsTable"):
+        from .notebook import runs_table
+
+        return getattr(runs_table, name)
     raise AttributeError(f"module 'flyte_run_widget' has no attribute {name!r}")
 
 

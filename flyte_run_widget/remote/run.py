@@ -29,6 +29,7 @@ from ..errors import (
     RunNotFoundError,
 )
 from .literals import from_named
+from .run_list import listing
 
 PAGE_SIZE = 100
 
@@ -216,7 +217,7 @@ class Run:
             pb2, RunDetails(details) if is_terminal(details.action.status.phase) else None, _client=client
         )
 
-    @syncify_classmethod
+    @listing
     async def listall(  # type: ignore[misc]
         cls: type[Run],
         in_phase: Iterable[str | int] | None = None,
@@ -226,7 +227,8 @@ class Run:
         sort_by: tuple[str, Literal["asc", "desc"]] = ("created_at", "asc"),
         limit: int = 100,
     ) -> AsyncIterator[Run]:
-        """Iterate runs of the configured project, following pages until ``limit``."""
+        """Iterate runs of the configured project, following pages until ``limit``. Shown in a
+        notebook cell, the result is a live table of those runs (``RunList``)."""
         client = get_client()
         cfg = client.config
         filters = []
