@@ -116,12 +116,12 @@ def test_table_lists_then_follows_new_runs_and_phase_changes(client, browser, tm
 
 
 def test_phase_filter_and_limit(client, browser, tmp_path):
-    finished = frw.run(quick, x=1)
-    finished.wait(quiet=True)
     gates = [tmp_path / f"g{i}" for i in range(3)]
     running = [frw.run(wait_for_file, path=str(g)) for g in gates]
     for r in running:
         r.wait(quiet=True, wait_for="running")
+    finished = frw.run(quick, x=1)  # the newest run, kept out by the phase filter alone
+    finished.wait(quiet=True)
     table = frw.runs(phase="running", limit=2)
     try:
         # The two newest running runs; the finished one never matches.
@@ -174,6 +174,29 @@ def test_clicking_a_row_opens_the_run_widget_below(client, browser):
         # The open run again closes it.
         table.grid._handle_custom_msg({"type": "open", "name": r.name}, [])
         assert list(table.children) == [table.grid] and table.grid.opened == ""
+    finally:
+        table.close()
+
+
+def test_after_a_reconnect_the_table_sends_only_what_changed(fixed_service, browser, tmp_path, monkeypatch):
+    from flyte_run_widget.client import streams
+
+    monkeypatch.setattr(streams, "BACKOFF_START", 0.05)
+    frw.init(fixed_service.endpoint, project="proj", domain="development")
+    done = [frw.run(quick, x=i) for i in range(2)]
+    for r in done:
+        r.wait(quiet=True)
+    table = frw.runs()
+    try:
+        assert _wait_until(lambda: {r.name for r in done} <= set(browser.rows))
+        fixed_service.kill()
+        fixed_service.start()
+        # WatchRuns starts again with every run of the project: only the new one goes out.
+        new = frw.run(quick, x=9)
+        assert _wait_until(lambda: browser.phase(new.name) == "succeeded", timeout=60)
+        assert table.grid.connection["state"] == "connected"
+        for r in done:
+            assert browser.sent_names().count(r.name) == 1, browser.messages
     finally:
         table.close()
 
