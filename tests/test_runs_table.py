@@ -272,3 +272,14 @@ def test_encoded_rows_are_bounded_and_carry_every_row():
     assert [len(m["names"]) for m in got.messages] == [MAX_ROWS_PER_MESSAGE, MAX_ROWS_PER_MESSAGE, 1]
     assert [m["reset"] for m in got.messages] == [True, False, False]
     assert got.rows["r7"] == ("running", "t", "me", 7.0, 0.0) and len(got.rows) == len(rows)
+
+
+def test_the_table_overrides_nothing_of_its_box_by_accident():
+    # ipywidgets calls its own _send, open, ... from inside: a method of ours with the same name
+    # broke syncing the opened run's widget (a kernel-side error no view would show).
+    import ipywidgets
+
+    meant = {"__init__", "__doc__", "__module__", "__annotations__", "_repr_mimebundle_", "close"}
+    traitlets_own = {"_descriptors", "_instance_inits", "_traits", "_static_immutable_initial_values"}
+    ours = {n for n in vars(rt.RunsTable) if n not in traitlets_own and "trait_default" not in n}
+    assert ours & set(dir(ipywidgets.VBox)) <= meant

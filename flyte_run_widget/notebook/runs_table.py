@@ -177,12 +177,12 @@ class RunsTable(ipywidgets.VBox):  # type: ignore[misc]
             self._pb2.pop(name, None)
         rows = self._table.rows
         if changed or dropped:
-            self._send([rows[n] for n in changed if n in rows], dropped)
+            self._send_rows([rows[n] for n in changed if n in rows], dropped)
         with self.grid.hold_sync():
             self.grid.total = len(rows)
             self.grid.now_ms = time.time() * 1000
 
-    def _send(self, rows: list[Any], dropped: list[str], reset: bool = False) -> None:
+    def _send_rows(self, rows: list[Any], dropped: list[str], reset: bool = False) -> None:
         for content, buffers in encode_rows(rows, dropped, reset=reset):
             self.grid.send(content, buffers=buffers)
 
@@ -202,7 +202,7 @@ class RunsTable(ipywidgets.VBox):  # type: ignore[misc]
     def _handle_on_loop(self, content: dict[str, Any]) -> None:
         try:
             if content.get("type") == "sync":
-                self._send(list(self._table.rows.values()), [], reset=True)
+                self._send_rows(list(self._table.rows.values()), [], reset=True)
             else:
                 names = content.get("names")
                 if isinstance(names, list):
