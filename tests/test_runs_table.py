@@ -283,3 +283,19 @@ def test_the_table_overrides_nothing_of_its_box_by_accident():
     traitlets_own = {"_descriptors", "_instance_inits", "_traits", "_static_immutable_initial_values"}
     ours = {n for n in vars(rt.RunsTable) if n not in traitlets_own and "trait_default" not in n}
     assert ours & set(dir(ipywidgets.VBox)) <= meant
+
+
+def test_a_saved_notebook_shows_the_runs_as_escaped_text(client):
+    hostile = frw.task(quick, name="<script>alert(1)</script>")
+    r = frw.run(hostile, x=1)
+    r.wait(quiet=True)
+    table = frw.runs()
+    try:
+        bundle = table._repr_mimebundle_()
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        # Shown as the cell's result: the rows are there already, for nbconvert and GitHub.
+        assert r.name in data["text/html"] and r.name in data["text/plain"]
+        html = data["text/html"]
+        assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    finally:
+        table.close()

@@ -3,10 +3,10 @@
     frw.runs(phase="running", limit=500)     # or: frw.Run.listall(...) as a cell's last expression
 
 The table (``RunsGrid``, an anywidget) sits in a ``RunsTable`` box; clicking a row opens that
-run's live ``RunWidget`` below it. On the background loop the table lists the runs once, then
-follows WatchRuns: only rows that changed go to the browser, at most every FLUSH_INTERVAL, in
-column-encoded messages (``run_rows.py``). Sorting, filtering and scrolling happen in the browser,
-which draws only the visible rows (``js/src/runs_table.js``).
+run's live ``RunWidget`` below it. The table lists the runs once (ListRuns), then, on the
+background loop, follows WatchRuns: only rows that changed go to the browser, at most every
+FLUSH_INTERVAL, in column-encoded messages (``run_rows.py``). Sorting, filtering and scrolling
+happen in the browser, which draws only the visible rows (``js/src/table_view.js``).
 """
 
 from __future__ import annotations
@@ -83,14 +83,18 @@ class RunsTable(ipywidgets.VBox):  # type: ignore[misc]
         self._aborting = False
         self._closed = False
         self.detail: Any = None
-        if seed is not None:
+        if seed is None:
+            # Listed before the table is shown, so that its static snapshot (a saved notebook,
+            # nbconvert) holds the runs; a service that cannot be reached fails the call here.
+            _loop.run_sync(self._list())
+        else:
             for run in seed:
                 self._offer(run, trusted=True)
-            self.grid.loading = False
-            self.grid.total = len(self._table.rows)
+        self.grid.loading = False
+        self.grid.total = len(self._table.rows)
         self.grid.on_msg(self._on_frontend_msg)
         if follow:
-            self._spawn(self._follow(listed=seed is not None), "following the runs")
+            self._spawn(self._follow(), "following the runs")
             self._spawn(self._flusher(), "sending rows to the view")
 
     @property
@@ -128,19 +132,15 @@ class RunsTable(ipywidgets.VBox):  # type: ignore[misc]
             return True
         return False
 
-    async def _follow(self, listed: bool) -> None:
+    async def _follow(self) -> None:
         try:
-            if not listed:
-                await self._list()
-                self.grid.loading = False
-            self._pending.set()  # the first rows, listed here or given
+            self._pending.set()  # the first rows
             stream = follow_runs(self._client, self._set_connection)
             async for runs in stream:
                 if any([self._offer(run) for run in runs]):
                     self._pending.set()
         except FlyteRunWidgetError as e:
             logger.error("runs table: stopped following the runs: %s", e)
-            self.grid.loading = False
             self._set_connection("closed", str(e))
 
     async def _list(self) -> None:
