@@ -50,7 +50,6 @@ class RunsGrid(anywidget.AnyWidget):
     _css = _STATIC / "runs_table.css"
 
     title = t.Unicode("").tag(sync=True)
-    loading = t.Bool(True).tag(sync=True)
     total = t.Int(0).tag(sync=True)
     now_ms = t.Float(0).tag(sync=True)
     opened = t.Unicode("").tag(sync=True)
@@ -90,7 +89,6 @@ class RunsTable(ipywidgets.VBox):  # type: ignore[misc]
         else:
             for run in seed:
                 self._offer(run, trusted=True)
-        self.grid.loading = False
         self.grid.total = len(self._table.rows)
         self.grid.on_msg(self._on_frontend_msg)
         if follow:

@@ -59,6 +59,7 @@ export class RowStore {
     this.model = model
     this.rows = new Map() // name -> row
     this.version = 0 // bumped on every change: views recompute their order only then
+    this.loaded = false // no rows message yet: the view says "Loading", not "No runs"
     this.listeners = new Set()
     this.skew = 0
     this.onMsg = (msg, buffers) => this.handle(msg, buffers)
@@ -80,6 +81,7 @@ export class RowStore {
       console.warn('flyte-run-widget: ignored a malformed rows message')
       return
     }
+    this.loaded = true
     if (msg.reset) this.rows.clear()
     for (const name of Array.isArray(msg.drop) ? msg.drop : []) this.rows.delete(str(name))
     for (const row of rows) this.rows.set(row.name, row)

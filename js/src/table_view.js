@@ -70,7 +70,7 @@ export class TableView {
       this.head, this.viewport)
 
     this.onModel = () => { this.updateChrome(); this.schedule(true) }
-    this.traits = ['title', 'loading', 'total', 'opened', 'busy', 'notice', 'connection']
+    this.traits = ['title', 'total', 'opened', 'busy', 'notice', 'connection']
     for (const name of this.traits) model.on(`change:${name}`, this.onModel)
     this.unsubscribe = store.subscribe(() => this.schedule())
     // Durations of runs still going tick once a second, without kernel traffic.
@@ -137,8 +137,7 @@ export class TableView {
       this.fillRow(el, row, now, opened, force)
     }
     this.body.style.transform = `translateY(${first * ROW_HEIGHT}px)`
-    const loading = Boolean(this.get('loading'))
-    this.empty.textContent = loading ? 'Loading runs…' : this.store.rows.size ? 'No run matches the filter' : 'No runs'
+    this.empty.textContent = !this.store.loaded ? 'Loading runs…' : this.store.rows.size ? 'No run matches the filter' : 'No runs'
     show(this.empty, rows.length === 0)
   }
 

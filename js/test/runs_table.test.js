@@ -41,7 +41,7 @@ afterEach(() => {
 })
 
 function setup(rows = []) {
-  const model = fakeModel({ title: 'Runs', loading: false, total: 0, opened: '', busy: '', notice: '', now_ms: 0 })
+  const model = fakeModel({ title: 'Runs', total: 0, opened: '', busy: '', notice: '', now_ms: 0 })
   const store = attachRowStore(model)
   const frames = manualFrames()
   const intervals = []
@@ -72,8 +72,12 @@ describe('rows from the kernel', () => {
   })
 
   it('asks the kernel for every row when its store starts, then applies changes, drops and resets', () => {
-    const { model, store } = setup()
+    const { model, store, view, frames } = setup()
     expect(model.sent).toEqual([{ type: 'sync' }])
+    expect(view.empty.textContent).toBe('Loading runs…')
+    model.receive(...rowsMsg([]))
+    frames.run()
+    expect(view.empty.textContent).toBe('No runs')
     model.receive(...rowsMsg([row(1), row(2)]))
     model.receive(...rowsMsg([row(2, { phase: 'succeeded', end: T0 + 9000 })], { drop: ['r00001'] }))
     expect([...store.rows.keys()]).toEqual(['r00002'])
