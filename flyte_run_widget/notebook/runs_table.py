@@ -241,7 +241,11 @@ class RunsTable(ipywidgets.VBox):  # type: ignore[misc]
         async def one(name: str) -> str:
             async with gate:
                 try:
-                    await Run(self._pb2[name], _client=self._client).abort.aio(reason=ABORT_REASON)
+                    # A copy: Run.abort refreshes its pb2, and the held one may be read on the
+                    # kernel's main thread (open_run) meanwhile.
+                    pb2 = run_definition_pb2.Run()
+                    pb2.CopyFrom(self._pb2[name])
+                    await Run(pb2, _client=self._client).abort.aio(reason=ABORT_REASON)
                 except FlyteRunWidgetError as e:
                     return f"{name}: {e}"
             return ""
