@@ -298,3 +298,16 @@ def test_a_saved_notebook_shows_the_runs_as_escaped_text(client):
         assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     finally:
         table.close()
+
+
+def test_the_newest_page_is_listed_before_the_call_returns_the_rest_after(client, browser, monkeypatch):
+    monkeypatch.setattr(rt, "FIRST_ROWS", 1)
+    runs = [frw.run(quick, x=i) for i in range(3)]
+    for r in runs:
+        r.wait(quiet=True)
+    table = frw.runs()
+    try:
+        assert runs[-1].name in table.rows  # before frw.runs() returned: the newest
+        assert _wait_until(lambda: set(browser.rows) == {r.name for r in runs})
+    finally:
+        table.close()

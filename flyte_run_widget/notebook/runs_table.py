@@ -40,6 +40,8 @@ FLUSH_INTERVAL = 0.25
 #: Aborts sent to the service at the same time when many runs are aborted together.
 ABORT_CONCURRENCY = 16
 ABORT_REASON = "Aborted from the runs table"
+#: Rows listed before ``frw.runs()`` returns (one ListRuns page); the rest arrive with WatchRuns.
+FIRST_ROWS = 100
 _MAX_NOTICES = 5
 
 
@@ -83,9 +85,11 @@ class RunsTable(ipywidgets.VBox):  # type: ignore[misc]
         self._closed = False
         self.detail: Any = None
         if seed is None:
-            # Listed before the table is shown, so that its static snapshot (a saved notebook,
-            # nbconvert) holds the runs; a service that cannot be reached fails the call here.
-            _loop.run_sync(self._list())
+            # The newest page before the table is shown, so that its static snapshot (a saved
+            # notebook, nbconvert) holds them and an unreachable service fails the call here. The
+            # rest comes with WatchRuns, which starts with every run of the project: a large
+            # table paints as fast as a small one.
+            _loop.run_sync(self._list(min(limit, FIRST_ROWS)))
         else:
             for run in seed:
                 self._offer(run, trusted=True)
@@ -141,9 +145,10 @@ class RunsTable(ipywidgets.VBox):  # type: ignore[misc]
             logger.error("runs table: stopped following the runs: %s", e)
             self._set_connection("closed", str(e))
 
-    async def _list(self) -> None:
-        """The rows the table starts with, from ListRuns with the service doing the filtering;
-        a task given by its short name is matched here instead (the service knows full names)."""
+    async def _list(self, enough: int) -> None:
+        """The rows the table starts with (until it holds ``enough``), from ListRuns with the
+        service doing the filtering; a task given by its short name is matched here instead (the
+        service knows full names)."""
         match, table = self._table.match, self._table
         task = match.task or None
         for server_task in (task, None) if task else (None,):
@@ -152,10 +157,10 @@ class RunsTable(ipywidgets.VBox):  # type: ignore[misc]
                 task_name=server_task,
                 created_by_subject=match.user or None,
                 sort_by=("created_at", "desc" if table.newest else "asc"),
-                limit=table.limit if server_task or not task else 2**62,
+                limit=enough if server_task or not task else 2**62,
             ):
                 self._offer(run.pb2)
-                if len(table.rows) >= table.limit:
+                if len(table.rows) >= enough:
                     return
             if table.rows:
                 return
