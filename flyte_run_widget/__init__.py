@@ -32,6 +32,7 @@ from .task.context import group
 task = _task
 
 if TYPE_CHECKING:
+    from .notebook.runs_table import RunsTable, runs
     from .notebook.widget import RunWidget
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Run",
     "RunDetails",
     "RunWidget",
+    "RunsTable",
     "Task",
     "__version__",
     "display_sdk_runs",
@@ -50,6 +52,7 @@ __all__ = [
     "init",
     "is_terminal",
     "run",
+    "runs",
     "task",
 ]
 
@@ -64,6 +67,10 @@ def __getattr__(name: str) -> Any:
         from .notebook.widget import RunWidget
 
         return RunWidget
+    if name in ("runs", "RunsTable"):
+        from .notebook import runs_table
+
+        return getattr(runs_table, name)
     raise AttributeError(f"module 'flyte_run_widget' has no attribute {name!r}")
 
 

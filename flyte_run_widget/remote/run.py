@@ -20,6 +20,7 @@ from ..common.idl import new_run
 from ..common.phase import is_terminal
 from ..errors import NotFoundError, RunNotFoundError
 from .action_base import ActionBase, ActionDetails, ActionOutputs, pages, phase_filters, sort_order
+from .run_list import listing
 
 if TYPE_CHECKING:
     from .action import Action
@@ -143,7 +144,7 @@ class Run(ActionBase):
             pb2, RunDetails(details) if is_terminal(details.action.status.phase) else None, _client=client
         )
 
-    @syncify_classmethod
+    @listing
     async def listall(  # type: ignore[misc]
         cls: type[Run],
         in_phase: Iterable[str | int] | None = None,
@@ -153,7 +154,8 @@ class Run(ActionBase):
         sort_by: tuple[str, Literal["asc", "desc"]] = ("created_at", "asc"),
         limit: int = 100,
     ) -> AsyncIterator[Run]:
-        """Iterate runs of the configured project, following pages until ``limit``."""
+        """Iterate runs of the configured project, following pages until ``limit``. Shown in a
+        notebook cell, the result is a live table of those runs (``RunList``)."""
         client = get_client()
         cfg = client.config
         filters = phase_filters(in_phase)
