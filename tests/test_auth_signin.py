@@ -50,6 +50,10 @@ def _task_lines(messages: list[str]) -> list[str]:
     return [m.strip() for m in messages if m.startswith("line ")]
 
 
+# Tokens that outlive the test: a 3-s token would be renewed (legitimately) whenever the run,
+# its outputs and its logs take more than 2.7 s, as they do on a loaded machine; renewal is
+# what the test of fifty streams is about.
+@pytest.mark.token_ttl(3600)
 def test_api_key_signs_in_and_every_channel_carries_the_token(auth_service: AuthService) -> None:
     key = auth_service.key("laptop")
     secrets_seen.append(key)
@@ -61,7 +65,7 @@ def test_api_key_signs_in_and_every_channel_carries_the_token(auth_service: Auth
     client = get_client()
     assert client._tokens is not None and client._bearer is not None
     assert client._bearer[0] == "flyte-authorization"  # the header discovery names
-    assert client._tokens.requests == 1
+    assert client._tokens.requests == 1  # one token for the control plane and the data plane
     token = client._bearer[1]
     secrets_seen.append(token.split()[-1])
     for text in (repr(client.config), repr(run), run.to_json(), repr(client._tokens)):
@@ -131,7 +135,9 @@ def test_fifty_streams_across_an_expiry_make_one_token_request_and_lose_nothing(
     run.wait(quiet=True)
     client = get_client()
     tokens = client._tokens
-    assert tokens is not None and tokens.requests == 1
+    assert tokens is not None
+    # One token so far, or more when the run outlived tokens of 3 s (a loaded machine).
+    before = tokens.requests
     expected = [f"line {i}" for i in range(LINES)]
 
     async def fifty() -> list[list[str]]:
@@ -150,7 +156,7 @@ def test_fifty_streams_across_an_expiry_make_one_token_request_and_lose_nothing(
         return await asyncio.gather(*(one() for _ in range(50)))
 
     results = _loop.submit(fifty()).result(180)
-    assert tokens.requests == 2
+    assert tokens.requests == before + 1
     assert all(_task_lines(r) == expected for r in results)
 
     # The same when the service refuses a token the client still thinks good (a clock that runs
@@ -171,5 +177,5 @@ def test_fifty_streams_across_an_expiry_make_one_token_request_and_lose_nothing(
         return await asyncio.gather(*(one() for _ in range(50)))
 
     results = _loop.submit(refused()).result(180)
-    assert tokens.requests == 3
+    assert tokens.requests == before + 2
     assert all(_task_lines(r) == expected for r in results)
