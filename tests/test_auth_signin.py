@@ -125,6 +125,7 @@ def test_device_flow_approved_through_the_cli(auth_service: AuthService, tmp_pat
     assert get_client()._tokens.requests >= 2  # type: ignore[union-attr]  # the start, then polls
 
 
+@pytest.mark.token_ttl(10)
 def test_fifty_streams_across_an_expiry_make_one_token_request_and_lose_nothing(
     auth_service: AuthService,
 ) -> None:
@@ -136,46 +137,40 @@ def test_fifty_streams_across_an_expiry_make_one_token_request_and_lose_nothing(
     client = get_client()
     tokens = client._tokens
     assert tokens is not None
-    # One token so far, or more when the run outlived tokens of 3 s (a loaded machine).
-    before = tokens.requests
     expected = [f"line {i}" for i in range(LINES)]
 
-    async def fifty() -> list[list[str]]:
+    async def fifty(after: float) -> tuple[int, list[int], int, list[list[str]]]:
+        """50 streams started once the token is ``after`` seconds past its expiry; the token
+        requests made before they start, as each one got its first lines, and once all ended
+        (tokens live 10 s here, far longer than the 50 streams take)."""
         token = tokens._token
         assert token is not None and token.expires_at is not None
-        # Past the client's renewal time and the service's expiry (3 s, no grace).
-        while token.fresh() or time.monotonic() < token.expires_at + 0.2:
+        while time.monotonic() < token.expires_at + after:
             await asyncio.sleep(0.05)
+        before = tokens.requests
+        seen: list[int] = []
 
         async def one() -> list[str]:
             got: list[str] = []
             async for batch in follow_logs(client, run.action_id, 1):
+                if not got:
+                    seen.append(tokens.requests)
                 got.extend(line.message for line in batch)
             return got
 
-        return await asyncio.gather(*(one() for _ in range(50)))
+        results = await asyncio.gather(*(one() for _ in range(50)))
+        return before, seen, tokens.requests, results
 
-    results = _loop.submit(fifty()).result(180)
-    assert tokens.requests == before + 1
+    # Past the client's renewal time and the service's expiry (no grace).
+    before, seen, after, results = _loop.submit(fifty(0.2)).result(180)
+    assert seen == [before + 1] * 50 and after == before + 1
     assert all(_task_lines(r) == expected for r in results)
 
     # The same when the service refuses a token the client still thinks good (a clock that runs
     # fast, a token revoked): every refused call asks for one new token between them.
-    async def refused() -> list[list[str]]:
-        token = tokens._token
-        assert token is not None and token.expires_at is not None
-        token.renew_at = None  # the client no longer renews it by itself
-        while time.monotonic() < token.expires_at + 0.2:
-            await asyncio.sleep(0.05)
-
-        async def one() -> list[str]:
-            got: list[str] = []
-            async for batch in follow_logs(client, run.action_id, 1):
-                got.extend(line.message for line in batch)
-            return got
-
-        return await asyncio.gather(*(one() for _ in range(50)))
-
-    results = _loop.submit(refused()).result(180)
-    assert tokens.requests == before + 2
+    token = tokens._token
+    assert token is not None
+    token.renew_at = None  # the client no longer renews it by itself
+    before, seen, after, results = _loop.submit(fifty(0.2)).result(180)
+    assert seen == [before + 1] * 50 and after == before + 1
     assert all(_task_lines(r) == expected for r in results)
