@@ -52,15 +52,19 @@ class AuthService:
 
 
 @pytest.fixture(name="auth_service")
-def auth_service_fixture(tmp_path: Path, tls_files: tuple[Path, Path]) -> Iterator[AuthService]:
-    """The service with --auth and TLS, tokens of 3 s and no grace past expiry, device logins
-    polled every second."""
+def auth_service_fixture(
+    request: pytest.FixtureRequest, tmp_path: Path, tls_files: tuple[Path, Path]
+) -> Iterator[AuthService]:
+    """The service with --auth and TLS, tokens of 3 s (``@pytest.mark.token_ttl(seconds)`` for
+    others) and no grace past expiry, device logins polled every second."""
+    marker = request.node.get_closest_marker("token_ttl")
+    ttl = str(marker.args[0]) if marker else "3"
     cert, key = tls_files
     data = tmp_path / "data"
     proc = _serve(
         data,
         *("--host", "127.0.0.1", "--port", "0", "--auth", "--tls-cert", str(cert), "--tls-key", str(key)),
-        *("--token-ttl", "3", "--clock-skew", "0", "--device-interval", "1"),
+        *("--token-ttl", ttl, "--clock-skew", "0", "--device-interval", "1"),
     )
     service = AuthService("", cert, data, proc)
     try:

@@ -64,6 +64,22 @@ def test_fifty_callers_across_an_expiry_make_one_token_request() -> None:
         assert {h[1] for h in headers} == {"Bearer tok-2"}
 
 
+def test_a_slow_answer_does_not_stretch_the_tokens_life() -> None:
+    """The endpoint counts expires_in from when it issued the token; an answer that takes long
+    to arrive (a loaded machine) must not make the client use the token past that, or the
+    service refuses it once before every renewal."""
+    with TokenServer(delay=0.5) as server:
+        server.answers["/token"] = [(200, issue(expires_in=3))]
+        tokens = source(server)
+        asyncio.run(tokens.header())
+        (seen,) = server.seen("/token")
+    token = tokens._token
+    assert token is not None and token.expires_at is not None and token.renew_at is not None
+    # seen.at: when the endpoint took the request, before it issued the token and answered.
+    assert token.expires_at <= seen.at + 3
+    assert token.renew_at <= seen.at + 3 - 0.3
+
+
 def test_invalidate_renews_once_for_many_refusals() -> None:
     async def main(server: TokenServer) -> set[str]:
         tokens = source(server)

@@ -210,6 +210,11 @@ class TokenSource:
         from authlib.integrations.base_client.errors import OAuthError
 
         self.requests += 1
+        # The service counts expires_in from when it issued the token, which is after we sent
+        # the request but may be well before its answer reaches us (a loaded machine, a slow
+        # network): counted from the answer's arrival, the token would be used past its end
+        # and refused once before every renewal.
+        sent = time.monotonic()
         try:
             answer = await client.fetch_token(url, **form)
         except OAuthError as e:
@@ -221,9 +226,10 @@ class TokenSource:
                 " its token endpoint is reachable from here",
                 code="UNAUTHENTICATED",
             ) from e
-        return self.token_from(answer, url)
+        return self.token_from(answer, url, sent)
 
-    def token_from(self, answer: Any, url: str) -> Token:
+    def token_from(self, answer: Any, url: str, sent: float) -> Token:
+        """The token in ``answer`` to a request sent at ``sent`` (time.monotonic())."""
         value = answer.get("access_token") if isinstance(answer, dict) else None
         expires_in = answer.get("expires_in") if isinstance(answer, dict) else None
         if not isinstance(value, str) or not value or any(c in value for c in "\r\n"):
@@ -232,12 +238,11 @@ class TokenSource:
                 " access_token; the service's token endpoint is misconfigured: tell its admin",
                 code="UNAUTHENTICATED",
             )
-        now = time.monotonic()
         expires_at: float | None
         renew_at: float | None
         if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) and expires_in > 0:
             life = float(expires_in)
-            expires_at, renew_at = now + life, now + life - min(RENEW_MARGIN, life / 10)
+            expires_at, renew_at = sent + life, sent + life - min(RENEW_MARGIN, life / 10)
         else:
             expires_at = renew_at = None
         refresh = answer.get("refresh_token")
