@@ -57,6 +57,7 @@ from .paths import Layout
 from .preflight import bind, check_data_dir, listen, make_data_dir, remove_tree
 from .queue_service import QueueService, StateService
 from .registration import add_to_server
+from .runner import run_service
 from .sdk_tasks import FlytePython
 from .service import RunService
 from .store import Store
@@ -254,7 +255,7 @@ def serve(
     required|no token)`` once ready and keeps ``DIR/server.json`` (endpoint, pid) while running.
     """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(
+    run_service(
         serve_async(
             host,
             port,

@@ -31,6 +31,8 @@ from hypercorn.config import Config
 from .blobs import UPLOAD_PREFIX
 from .door import MAX_REQUEST
 
+log = logging.getLogger(__name__)
+
 # An envelope's header and a little slack on top of the largest message.
 _MAX_BODY = MAX_REQUEST + 1024
 # Connect's HTTP statuses for the codes this module answers itself (connectrpc.com/docs/protocol).
@@ -291,5 +293,11 @@ async def serve_hypercorn(
         done, _ = await asyncio.wait({serving}, timeout=config.graceful_timeout + 1.0)
         if not done:
             serving.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await serving
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:
+        # hypercorn's own teardown of connections it had to cut can fail (InvalidStateError
+        # from its gather of them); the service is stopping anyway and must still end cleanly.
+        log.debug("hypercorn ended with %r while stopping", exc)

@@ -41,6 +41,10 @@ TOKEN_VAR = "FLYTE_RUN_WIDGET_TASK_TOKEN"  # as server/task_env.py names it
 _ENQUEUE_SECONDS = 30.0
 _SENTINEL_SECONDS = 5.0
 _ENQUEUE_TRIES = 40
+# EnqueueAction calls in flight at once. Each call's deadline runs while it waits for an HTTP/2
+# stream too: 10,000 started together timed out in the channel's queue, were retried, and
+# timed out again, and the fan-out stalled (2,438 of 10,001 actions after 15 minutes).
+_ENQUEUE_IN_FLIGHT = 64
 # What the SDK's controller retries too: the service restarting, busy, or slow.
 _RETRIED = {
     grpc.StatusCode.UNAVAILABLE,
@@ -89,6 +93,7 @@ class Controller:
         self._ready: asyncio.Event | None = None
         self._watch: asyncio.Task[None] | None = None
         self._channel: grpc.aio.Channel | None = None
+        self._enqueue_slots: asyncio.Semaphore | None = None
 
     @classmethod
     def from_env(cls) -> Controller:
@@ -183,8 +188,11 @@ class Controller:
         assert self._channel is not None
         queue = queue_service_pb2_grpc.QueueServiceStub(self._channel)
         for attempt in range(_ENQUEUE_TRIES):
+            if self._enqueue_slots is None:
+                self._enqueue_slots = asyncio.Semaphore(_ENQUEUE_IN_FLIGHT)
             try:
-                await queue.EnqueueAction(request, timeout=_ENQUEUE_SECONDS, metadata=self._metadata())
+                async with self._enqueue_slots:
+                    await queue.EnqueueAction(request, timeout=_ENQUEUE_SECONDS, metadata=self._metadata())
                 return
             except grpc.aio.AioRpcError as e:
                 if e.code() == grpc.StatusCode.ALREADY_EXISTS:
