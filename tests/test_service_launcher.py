@@ -17,6 +17,7 @@ from flyteidl2.workflow import run_service_pb2 as rs
 from flyteidl2.workflow import run_service_pb2_grpc
 
 from flyte_run_widget.client.local_service import embedded_token, ensure_service, running_endpoint
+from flyte_run_widget.common.version import __version__ as frw_version
 from flyte_run_widget.errors import ServiceUnavailableError
 
 
@@ -45,7 +46,14 @@ def test_starts_once_and_reuses(data_dir: Path) -> None:
     endpoint = endpoints.pop()
     assert endpoint.startswith("127.0.0.1:")
     info = json.loads((data_dir / "server.json").read_text())
-    assert info == {"endpoint": endpoint, "pid": info["pid"], "version": 1}
+    assert info == {
+        "endpoint": endpoint,
+        "pid": info["pid"],
+        "version": 1,
+        "started": info["started"],
+        "package_version": frw_version,
+    }
+    assert isinstance(info["started"], float)
     assert ensure_service(data_dir) == endpoint
     assert running_endpoint(data_dir) == endpoint
 

@@ -27,7 +27,13 @@ from flyteidl2.workflow import run_service_pb2
 
 from ..client.loop import syncify
 from ..client.rpc import get_client
-from ..errors import ArgumentTypeError, ArgumentValueError, ConversionError
+from ..errors import (
+    AlreadyFinishedError,
+    ArgumentTypeError,
+    ArgumentValueError,
+    ConversionError,
+    InvalidArgumentError,
+)
 from .literals import literal_type, to_inputs
 from .run import Run
 
@@ -204,7 +210,11 @@ async def run(
         )
     if labels:
         req.run_spec.CopyFrom(run_pb2.RunSpec(labels=run_pb2.Labels(values=dict(labels))))
-    resp = await client.unary(
-        "CreateRun", req, what=f"starting a run of {spec.task_template.id.name or 'a task'}"
-    )
+    try:
+        resp = await client.unary(
+            "CreateRun", req, what=f"starting a run of {spec.task_template.id.name or 'a task'}"
+        )
+    except AlreadyFinishedError as e:
+        # FAILED_PRECONDITION on CreateRun: nothing had finished; the service cannot run this task.
+        raise InvalidArgumentError(str(e), code=e.code, details=e.details) from e
     return Run(resp.run, _client=client)
