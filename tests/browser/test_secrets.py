@@ -42,9 +42,10 @@ cfg
 GOOD = """
 def hello(n: int) -> int:
     import os
-    print("hello from the task", n, flush=True)
     for k, v in sorted(os.environ.items()):  # all the task was given
         print(f"{k}={v}", flush=True)
+    # Last: a saved widget's snapshot keeps the log's last 20 lines.
+    print("hello from the task", n, flush=True)
     return n
 
 run = frw.run(hello, n=3)
