@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import functools
 import html
 import logging
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,8 @@ from ..errors import FlyteRunWidgetError
 from ..remote.log_lines import encode_batch, to_columns
 from ..remote.run import Run
 from .batches import AttemptLog, chunks
+from .host import TextOutbox, detect_host, transport_for
+from .kernel_events import install_kernel_pump, route_clicks_early
 from .sign_in_view import as_trait
 from .tree_feed import TreeFeed, outputs_text
 
@@ -65,7 +65,7 @@ def as_run(run: Any) -> Run:
     )
 
 
-class RunWidget(TreeFeed, anywidget.AnyWidget):
+class RunWidget(TextOutbox, TreeFeed, anywidget.AnyWidget):
     _esm = _STATIC / "widget.js"
     _css = _STATIC / "widget.css"
 
@@ -90,11 +90,16 @@ class RunWidget(TreeFeed, anywidget.AnyWidget):
     # The action whose log, attempts, error and outputs the panels show ("": the run's root).
     selected = t.Unicode("").tag(sync=True)
     tree_size = t.Int(0).tag(sync=True)
+    # "binary", or "text" where the host drops message buffers or background updates (host.py).
+    transport = t.Unicode("binary").tag(sync=True)
+    outbox = t.Unicode("").tag(sync=True)
 
     def __init__(self, run: Any, *, max_lines: int = 100_000, follow: bool = True, **kwargs: Any) -> None:
         if max_lines < 1:
             raise ValueError("max_lines must be at least 1")
         self.run = as_run(run)
+        self._init_outbox()
+        kwargs.setdefault("transport", transport_for(detect_host()))
         super().__init__(max_lines=max_lines, **kwargs)
         self._logs: dict[int, AttemptLog] = {}
         self._tasks: set[concurrent.futures.Future[Any]] = set()
@@ -104,9 +109,9 @@ class RunWidget(TreeFeed, anywidget.AnyWidget):
         self._init_tree()
         self._state_from_pb2(self.run.pb2.action)
         self.on_msg(self._on_frontend_msg)
-        self._route_clicks_early()
+        route_clicks_early(getattr(self, "comm", None), self._handle_safely)
         self._stop_listening = _sign_in.add_listener(self._show_sign_in)
-        _install_kernel_pump()
+        install_kernel_pump()
         if follow:
             self._spawn(self._watch(), _WATCHING)
             self._flusher_job = self._spawn(self._flusher(), "sending log lines to the view")
@@ -267,41 +272,12 @@ class RunWidget(TreeFeed, anywidget.AnyWidget):
     # -- messages from the views -------------------------------------------------------------
 
     def _on_frontend_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        # Runs on the kernel's main thread; all state changes happen on the background loop.
-        if isinstance(content, dict):
+        # Runs on the kernel's main thread; all state changes happen on the background loop,
+        # except the answer to a poll, which must leave from this thread (host.py).
+        if isinstance(content, dict) and content.get("type") == "poll":
+            self._answer_poll()
+        elif isinstance(content, dict):
             _loop.get_loop().call_soon_threadsafe(self._handle_safely, content)
-
-    def _route_clicks_early(self) -> None:
-        """Handle Abort and Wait clicks even while a cell blocks the kernel's main thread.
-
-        ipykernel 7 reads every comm message on its shell-channel thread and asks the comm,
-        through ``_reply_subshell_for``, where to route it; that thread keeps running while a cell
-        blocks. We peek at our own clicks there and act on the background loop; the message still
-        takes its normal path later, where handling it again changes nothing. ipykernel 6 has no
-        such thread: there the jupyter-ui-poll pump below does the job.
-        """
-        comm = getattr(self, "comm", None)
-        original = getattr(comm, "_reply_subshell_for", None)
-        if comm is None or original is None:
-            return
-
-        def route(data: Any, default: Any) -> Any:
-            try:
-                content = data.get("content") if isinstance(data, dict) else None
-                if (
-                    isinstance(data, dict)
-                    and data.get("method") == "custom"
-                    and isinstance(content, dict)
-                    and content.get("type") in ("abort", "wait", "abort_action", "select")
-                ):
-                    _loop.get_loop().call_soon_threadsafe(self._handle_safely, content)
-            except Exception:  # must never break the kernel's message routing
-                logger.warning(
-                    "could not route a click early; it is handled when the cell ends", exc_info=True
-                )
-            return original(data, default)
-
-        comm._reply_subshell_for = route
 
     def _handle_safely(self, content: dict[str, Any]) -> None:
         # A callback on the loop: an error here would only reach asyncio's default handler.
@@ -325,6 +301,10 @@ class RunWidget(TreeFeed, anywidget.AnyWidget):
                 log = self._logs[attempt]
                 if start < log.sent or log.done_sent:
                     self._send_range(attempt, log, start, log.sent, log.done_sent)
+
+    def _outbox_idle(self) -> bool:
+        job = self._flusher_job
+        return job is None or job.done()
 
     def _request_abort(self, reason: str) -> None:
         if self._aborted or self.run.done():
@@ -410,44 +390,3 @@ def _error_dict(details: run_definition_pb2.ActionDetails) -> dict[str, str]:
     if details.HasField("abort_info"):
         return {"kind": "ABORTED", "code": "", "message": details.abort_info.reason or "aborted"}
     return {}
-
-
-_pump_installed = False
-
-
-def _install_kernel_pump() -> None:
-    """On ipykernel 6, let the kernel handle widget clicks while a cell blocks in a sync call
-    such as ``run.wait()``: while the call waits, process queued comm messages with
-    jupyter-ui-poll (execute requests stay queued until the cell ends)."""
-    global _pump_installed
-    if _pump_installed:
-        return
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
-    kernel = getattr(shell, "kernel", None) if shell is not None else None
-    if kernel is None or not hasattr(kernel, "do_one_iteration"):
-        return  # not a kernel, or ipykernel 7+, where RunWidget._route_clicks_early does this
-    _pump_installed = True
-    _loop.set_blocking_hook(_kernel_pump)
-
-
-_pumping = False
-
-
-@contextlib.contextmanager
-def _kernel_pump() -> Iterator[Any]:
-    global _pumping
-    if _pumping:
-        yield lambda: None
-        return
-    from jupyter_ui_poll import ui_events
-
-    _pumping = True
-    try:
-        with ui_events() as poll:
-            yield lambda: poll(20)
-    finally:
-        _pumping = False

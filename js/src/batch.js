@@ -7,12 +7,20 @@
  * - buffers[1]: count + 1 Uint32 offsets (little-endian) into that string, in UTF-16 code units;
  * - buffers[2]: count Float64 timestamps (epoch ms); buffers[3]: count Uint8 originators.
  *
- * Buffers may arrive as DataView, ArrayBuffer or typed arrays. A malformed batch (short columns,
+ * Buffers may arrive as DataView, ArrayBuffer, typed arrays or base64 text (the text transport,
+ * outbox.js, and hosts that pass buffers on as JSON). A malformed batch (short columns,
  * offsets out of order or past the text) decodes as null and is ignored.
  */
 const decoder = new TextDecoder('utf-8') // invalid sequences become U+FFFD
 
-function bytes(b) {
+export function bytes(b) {
+  if (typeof b === 'string') {
+    try {
+      return Uint8Array.from(atob(b), (c) => c.charCodeAt(0))
+    } catch {
+      return null
+    }
+  }
   if (b instanceof ArrayBuffer) return new Uint8Array(b)
   if (b && ArrayBuffer.isView(b)) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
   return null

@@ -6,6 +6,7 @@
  *     store.subscribe((attempt) => ...)  // a view hears about new lines
  */
 import { decodeBatch } from './batch.js'
+import { followOutbox } from './outbox.js'
 import { LineBuffer } from './ringbuffer.js'
 import { TreeModel } from './tree.js'
 
@@ -62,6 +63,8 @@ export class LogStore {
     model.on('msg:custom', this.onMsg)
     model.on('change:max_lines', this.onMaxLines)
     model.on('change:now_ms', this.onNow)
+    // The text transport's messages arrive through a trait (outbox.js); `wake` after a request.
+    this.outbox = followOutbox(model, this.onMsg)
   }
 
   capacity() {
@@ -155,6 +158,7 @@ export class LogStore {
     this.model.off('msg:custom', this.onMsg)
     this.model.off('change:max_lines', this.onMaxLines)
     this.model.off('change:now_ms', this.onNow)
+    this.outbox.stop()
     this.listeners.clear()
     this.stateListeners.clear()
     this.treeListeners.clear()

@@ -23,7 +23,10 @@ export function renderWidget({ model, el, env = {} }) {
   const ownsStore = !store
   if (!store) store = attachStore(model)
   const get = (name) => model.get(name)
-  const send = (msg) => model.send(msg)
+  const send = (msg) => {
+    model.send(msg)
+    store.outbox.wake()
+  }
 
   const nameSlot = h('span', { class: 'frw-name' })
   const task = h('span', { class: 'frw-task' })

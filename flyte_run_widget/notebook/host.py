@@ -1,0 +1,100 @@
+"""Which notebook host shows a widget, and the text fallback for hosts that cannot take what
+the widget normally sends.
+
+    detect_host()            # "colab", "marimo" or "jupyter"
+    transport_for(host)      # "binary" (custom messages with buffers) or "text"
+
+Google Colab does not deliver custom-message buffers, and does not show widget updates a
+background thread sends while no cell runs. The "text" transport works around both: outgoing
+messages wait in an outbox instead of being sent from the background loop; every view polls
+(``{"type": "poll"}``, a message the kernel answers on its main thread) and the answer is the
+outbox, base64 buffers and all, in one string trait (``outbox``), plus the state traits that
+changed since the last poll. Set ``FLYTE_RUN_WIDGET_TRANSPORT_MODE=text`` (or ``binary``) to
+choose by hand.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import threading
+from typing import Any
+
+ENV = "FLYTE_RUN_WIDGET_TRANSPORT_MODE"
+TRANSPORTS = ("binary", "text")
+
+
+def detect_host() -> str:
+    modules = sys.modules
+    if "google.colab" in modules:
+        return "colab"
+    if "marimo" in modules:
+        return "marimo"
+    return "jupyter"
+
+
+def transport_for(host: str) -> str:
+    chosen = os.environ.get(ENV, "").strip().lower()
+    if chosen in TRANSPORTS:
+        return chosen
+    return "text" if host == "colab" else "binary"
+
+
+def pack(messages: list[tuple[Any, list[Any]]], seq: int, idle: bool) -> str:
+    """Messages as one JSON text: each buffer base64, the order kept; ``seq`` tells views a new
+    value from a repeated one, ``idle`` that nothing more will come without a request."""
+    items = [
+        {"msg": msg, "b64": [base64.b64encode(bytes(b)).decode("ascii") for b in buffers]}
+        for msg, buffers in messages
+    ]
+    return json.dumps({"seq": seq, "idle": idle, "items": items}, separators=(",", ":"))
+
+
+class TextOutbox:
+    """Mixed into ``RunWidget``: in the "text" transport, custom messages and state changes made
+    off the kernel's main thread wait, and a view's poll sends them from the main thread."""
+
+    transport: str
+    outbox: str
+
+    def _init_outbox(self) -> None:
+        self._queue: list[tuple[Any, list[Any]]] = []
+        self._queue_lock = threading.Lock()
+        self._seq = 0
+        self._dirty: set[str] = set()
+
+    def _text_off_main(self) -> bool:
+        return self.transport == "text" and threading.current_thread() is not threading.main_thread()
+
+    def send_state(self, key: Any = None) -> None:
+        if not self._text_off_main():
+            super().send_state(key)  # type: ignore[misc]
+            return
+        keys = self.keys if key is None else [key] if isinstance(key, str) else list(key)  # type: ignore[attr-defined]
+        with self._queue_lock:
+            self._dirty.update(keys)
+
+    def send(self, content: Any, buffers: Any = None) -> None:
+        if self.transport != "text":
+            super().send(content, buffers=buffers)  # type: ignore[misc]
+            return
+        with self._queue_lock:
+            self._queue.append((content, list(buffers or ())))
+
+    def _outbox_idle(self) -> bool:
+        """True once the widget will send nothing more unasked (RunWidget overrides it)."""
+        return False
+
+    def _answer_poll(self) -> None:
+        """On the kernel's main thread: the queued messages and changed traits, sent now."""
+        idle = self._outbox_idle()  # read first: what is queued after this counts next time
+        with self._queue_lock:
+            queued, self._queue = self._queue, []
+            dirty, self._dirty = self._dirty, set()
+        if dirty:
+            self.send_state(sorted(dirty))
+        if queued or idle:
+            self._seq += 1
+            self.outbox = pack(queued, self._seq, idle)
