@@ -255,9 +255,11 @@ class RunWidget(TextOutbox, TreeFeed, anywidget.AnyWidget):
                 log.sent = total
                 log.done_sent = done
 
-    def _send_range(self, attempt: int, log: AttemptLog, start: int, stop: int, done: bool) -> None:
+    def _send_range(
+        self, attempt: int, log: AttemptLog, start: int, stop: int, done: bool, replay: bool = False
+    ) -> None:
         """Send lines [start, stop) in bounded messages; lines the buffer dropped are skipped,
-        and the view counts the gap as dropped."""
+        and the view counts the gap as dropped. ``replay``: an answer to a view's request."""
         first, lines = log.since(start)
         if len(lines) > stop - first:
             lines = lines.slice(0, max(0, stop - first))
@@ -266,6 +268,8 @@ class RunWidget(TextOutbox, TreeFeed, anywidget.AnyWidget):
             last = n == len(parts) - 1
             msg = {"type": "logs", "attempt": attempt, "first": first, "count": len(chunk)}
             msg["done"] = done and last
+            if replay:
+                msg["replay"] = True
             self.send(msg, buffers=encode_batch(chunk))
             first += len(chunk)
 
@@ -300,7 +304,7 @@ class RunWidget(TextOutbox, TreeFeed, anywidget.AnyWidget):
             if isinstance(attempt, int) and isinstance(start, int) and attempt in self._logs:
                 log = self._logs[attempt]
                 if start < log.sent or log.done_sent:
-                    self._send_range(attempt, log, start, log.sent, log.done_sent)
+                    self._send_range(attempt, log, start, log.sent, log.done_sent, replay=True)
 
     def _outbox_idle(self) -> bool:
         job = self._flusher_job

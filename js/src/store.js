@@ -47,6 +47,7 @@ export class LogStore {
     this.treeListeners = new Set()
     this.tree = new TreeModel()
     this.abortSent = false
+    this.replayAsked = new Set()
     // kernel clock minus browser clock, in ms. A value synced before this page existed may be
     // stale (now_ms is only refreshed when the kernel pushes state), so it only ever tells us the
     // kernel is at least that far ahead; live changes replace the estimate.
@@ -90,6 +91,7 @@ export class LogStore {
     if (msg?.type === 'logs_reset') {
       // Another action was selected: its log replaces this one's in every view.
       this.buffers.clear()
+      this.replayAsked.clear()
       this.emit('reset')
       return
     }
@@ -107,6 +109,16 @@ export class LogStore {
       return
     }
     const buf = this.buffer(attempt)
+    if (buf.end === 0 && msg.first > 0 && !msg.replay) {
+      // This page missed the first lines: its model was made after they went out (marimo makes
+      // it when the cell's output is shown). A replay from line 0 brings them and these.
+      if (!this.replayAsked.has(attempt)) {
+        this.replayAsked.add(attempt)
+        this.model.send({ type: 'logs_request', attempt, from: 0 })
+        this.outbox?.wake()
+      }
+      return
+    }
     const first = Number.isInteger(msg.first) && msg.first >= 0 ? msg.first : buf.end
     const result = buf.append(first, lines)
     if (msg.done) buf.done = true
