@@ -77,7 +77,8 @@ describe('the text transport', () => {
     // the store's own poller runs on real timers: this test drives one on fake ones instead
     store.outbox.stop()
     model.sent.length = 0
-    const box = followOutbox(model, store.onMsg, timers)
+    const delivered = []
+    const box = followOutbox(model, (msg, buffers) => delivered.push(msg.first) && store.onMsg(msg, buffers), timers)
     store.outbox = box
     expect(model.sent).toEqual([{ type: 'poll' }])
     expect([...timers.intervals.values()].map((i) => i.ms)).toEqual([POLL_MS])
@@ -90,6 +91,7 @@ describe('the text transport', () => {
     model.set('outbox', JSON.stringify({ seq: 1, idle: false, items: [item(0, 2), item(2, 3)] }))
     model.set('outbox', JSON.stringify({ seq: 1, idle: false, items: [item(0, 2)] })) // a repeat: ignored
     expect(texts(store.buffer(1))).toEqual(lines(0, 5).map((l) => l[2]))
+    expect(delivered).toEqual([0, 2])
     model.set('outbox', JSON.stringify({ seq: 2, idle: true, items: [] }))
     expect(timers.intervals.size).toBe(0)
     box.wake()
