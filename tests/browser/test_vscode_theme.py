@@ -6,12 +6,11 @@ editor's, and its text must keep its contrast, whatever the system's colour sche
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import REPO
+from .conftest import ARTIFACTS, REPO
 
 pytestmark = pytest.mark.browser
 
@@ -146,7 +145,7 @@ def colours(page: Any) -> dict[str, str]:
     ids=["dark", "light", "dark-with-jp-vars"],
 )
 def test_widget_follows_vscode_theme(browser: Any, body: str, theme: dict, scheme: str, extra: dict) -> None:
-    page = open_page(browser, f"{body} vscode-body", {**extra, **theme}, scheme)
+    page = open_page(browser, body, {**extra, **theme}, scheme)
     try:
         c = colours(page)
         bg = _rgb(c["bg"])
@@ -160,12 +159,8 @@ def test_widget_follows_vscode_theme(browser: Any, body: str, theme: dict, schem
         assert contrast(_rgb(c["row"]), bg) >= 4.5, c
         assert contrast(_rgb(c["task"]), bg) >= 4.5, c
         assert contrast(_rgb(c["errFg"]), _rgb(c["errBg"])) >= 4.5, c
-        page.screenshot(
-            path=str(
-                Path(REPO / "test-artifacts").mkdir(exist_ok=True)
-                or REPO / "test-artifacts" / f"vscode-{body}.png"
-            )
-        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"vscode-{body}-{scheme}.png"))
     finally:
         page.context.close()
 
