@@ -7,7 +7,7 @@ the widget normally sends.
 Google Colab does not deliver custom-message buffers, and does not show widget updates a
 background thread sends while no cell runs. The "text" transport works around both: outgoing
 messages wait in an outbox instead of being sent from the background loop; every view polls
-(``{"type": "poll"}``, a message the kernel answers on its main thread) and the answer is the
+(``{"type": "poll"}``, a message the kernel answers off the background loop) and the answer is the
 outbox, base64 buffers and all, in one string trait (``outbox``), plus the state traits that
 changed since the last poll. Set ``FLYTE_RUN_WIDGET_TRANSPORT_MODE=text`` (or ``binary``) to
 choose by hand.
@@ -21,6 +21,8 @@ import os
 import sys
 import threading
 from typing import Any
+
+from ..client import loop as _loop
 
 ENV = "FLYTE_RUN_WIDGET_TRANSPORT_MODE"
 TRANSPORTS = ("binary", "text")
@@ -54,7 +56,7 @@ def pack(messages: list[tuple[Any, list[Any]]], seq: int, idle: bool) -> str:
 
 class TextOutbox:
     """Mixed into ``RunWidget``: in the "text" transport, custom messages and state changes made
-    off the kernel's main thread wait, and a view's poll sends them from the main thread."""
+    on the background loop wait, and a view's poll sends them from the kernel's thread."""
 
     transport: str
     outbox: str
@@ -65,11 +67,13 @@ class TextOutbox:
         self._seq = 0
         self._dirty: set[str] = set()
 
-    def _text_off_main(self) -> bool:
-        return self.transport == "text" and threading.current_thread() is not threading.main_thread()
+    def _held_back(self) -> bool:
+        # Sends from the background loop wait for a poll; a poll's answer leaves from the thread
+        # the kernel handles messages on (the main thread, or ipykernel 7's shell thread).
+        return self.transport == "text" and _loop.in_loop_thread()
 
     def send_state(self, key: Any = None) -> None:
-        if not self._text_off_main():
+        if not self._held_back():
             super().send_state(key)  # type: ignore[misc]
             return
         keys = self.keys if key is None else [key] if isinstance(key, str) else list(key)  # type: ignore[attr-defined]
@@ -88,7 +92,7 @@ class TextOutbox:
         return False
 
     def _answer_poll(self) -> None:
-        """On the kernel's main thread: the queued messages and changed traits, sent now."""
+        """Off the background loop: the queued messages and changed traits, sent now."""
         idle = self._outbox_idle()  # read first: what is queued after this counts next time
         with self._queue_lock:
             queued, self._queue = self._queue, []
