@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import skip_or_fail  # tests/conftest.py
 
 import flyte_run_widget as frw
 
@@ -66,7 +67,10 @@ class Marimo:
     """``marimo run --headless`` of one notebook on a free loopback port."""
 
     def __init__(self, folder: Path, endpoint: str) -> None:
-        pytest.importorskip("marimo")
+        try:
+            import marimo  # noqa: F401
+        except ImportError as exc:
+            skip_or_fail(f"marimo is not installed ({exc}): pip install -e '.[test]'")
         self.path = folder / "run_widget_marimo.py"
         self.path.write_text(NOTEBOOK)
         self.log = folder / "marimo.log"
