@@ -25,6 +25,9 @@ from typing import Any
 from ..client import loop as _loop
 
 ENV = "FLYTE_RUN_WIDGET_TRANSPORT_MODE"
+# Buffer bytes one poll's answer carries at most (one message more if the first is bigger): a long
+# backlog goes out over several polls instead of one trait value of many megabytes.
+MAX_POLL_BYTES = 2 * 1024 * 1024
 TRANSPORTS = ("binary", "text")
 
 
@@ -95,7 +98,14 @@ class TextOutbox:
         """Off the background loop: the queued messages and changed traits, sent now."""
         idle = self._outbox_idle()  # read first: what is queued after this counts next time
         with self._queue_lock:
-            queued, self._queue = self._queue, []
+            taken = size = 0
+            for _msg, buffers in self._queue:
+                size += sum(len(b) for b in buffers)
+                if taken and size > MAX_POLL_BYTES:
+                    break
+                taken += 1
+            queued, self._queue = self._queue[:taken], self._queue[taken:]
+            idle = idle and not self._queue
             dirty, self._dirty = self._dirty, set()
         if dirty:
             self.send_state(sorted(dirty))
