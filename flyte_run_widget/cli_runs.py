@@ -250,7 +250,9 @@ def open_run(args: argparse.Namespace) -> int:
     target = f"{url}#token={quote(token, safe='')}" if token else url
     if not webbrowser.open(target):
         hint = " (it will ask for the token in the service's --token-file)" if token else ""
-        stdout_console().print(Text(f"no browser found here: open the address above yourself{hint}", style="dim"))
+        stdout_console().print(
+            Text(f"no browser found here: open the address above yourself{hint}", style="dim")
+        )
     return int(Exit.OK)
 
 

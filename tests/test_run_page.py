@@ -39,7 +39,9 @@ def request(url: str, data: bytes | None = None, headers: dict[str, str] | None 
     if kw.get("context") is not None:
         handlers.append(urllib.request.HTTPSHandler(context=kw["context"]))
     opener = urllib.request.build_opener(*handlers)
-    req = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data is not None else "GET")
+    req = urllib.request.Request(
+        url, data=data, headers=headers or {}, method="POST" if data is not None else "GET"
+    )
     try:
         with opener.open(req, timeout=20) as resp:
             return Answer(resp.status, resp.headers, resp.read())
@@ -91,8 +93,14 @@ def test_list_page_and_redirect(service: LocalService) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/nope", "/v2/domain/development/project/proj/runz", "/v2/domain/d/project/p/runs/a/b", "/_page/../app.py",
-     "/_page/widget.js", "/flyteidl2.workflow.Nope/Get"],
+    [
+        "/nope",
+        "/v2/domain/development/project/proj/runz",
+        "/v2/domain/d/project/p/runs/a/b",
+        "/_page/../app.py",
+        "/_page/widget.js",
+        "/flyteidl2.workflow.Nope/Get",
+    ],
 )
 def test_unknown_paths_are_404(service: LocalService, path: str) -> None:
     answer = request(f"http://{service.endpoint}{path}")
@@ -100,7 +108,9 @@ def test_unknown_paths_are_404(service: LocalService, path: str) -> None:
     assert answer.headers["content-security-policy"] == CSP
 
 
-def _connect_json(url: str, method: str, body: dict[str, Any], token: str | None, context: ssl.SSLContext) -> Answer:
+def _connect_json(
+    url: str, method: str, body: dict[str, Any], token: str | None, context: ssl.SSLContext
+) -> Answer:
     headers = {"content-type": "application/json", "connect-protocol-version": "1"}
     if token is not None:
         headers["authorization"] = f"Bearer {token}"

@@ -10,9 +10,9 @@ a token, while every call it makes passes the Door's token check like any other.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -67,8 +67,8 @@ def list_path(project: str, domain: str) -> str:
 
 @dataclass
 class Pages:
-    """The ASGI handler for GET and HEAD of the pages, their assets and ``/`` (a redirect to the
-    default project's runs); anything else is 404."""
+    """The ASGI handler of the pages, their assets and ``/`` (a redirect to the default
+    project's runs); anything else is 404. The Door sends it only GETs and HEADs."""
 
     assets: dict[str, bytes]
     default_project: str = "flytesnacks"
@@ -88,7 +88,9 @@ class Pages:
         path = scope["path"]
         head = scope["method"] == "HEAD"
         if scope["method"] not in ("GET", "HEAD"):
-            await _respond(send, 405, b"text/plain; charset=utf-8", b"only GET here\n", head, [(b"allow", b"GET, HEAD")])
+            await _respond(
+                send, 405, b"text/plain; charset=utf-8", b"only GET here\n", head, [(b"allow", b"GET, HEAD")]
+            )
         elif path == "/":
             where = list_path(self.default_project, self.default_domain).encode()
             await _respond(send, 302, b"text/plain; charset=utf-8", b"", head, [(b"location", where)])
@@ -105,7 +107,12 @@ class Pages:
 
 
 async def _respond(
-    send: Any, status: int, content_type: bytes, body: bytes, head: bool, extra: Sequence[tuple[bytes, bytes]] = ()
+    send: Any,
+    status: int,
+    content_type: bytes,
+    body: bytes,
+    head: bool,
+    extra: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     headers = [
         (b"content-type", content_type),
