@@ -44,7 +44,7 @@ function askToken(root, hadToken) {
   const form = h('form', { class: 'frw frw-token' },
     h('div', {}, hadToken
       ? 'The Run service refused this token. Enter the right one:'
-      : 'This Run service needs its token (the one in its --token-file, or an access token).'),
+      : 'This Run service needs its token: `flyte-run-widget open RUN` opens this page with it, or enter the one in the service\'s --token-file (service.token in its data folder for the service a notebook starts).'),
     h('div', { class: 'frw-token-row' }, input, h('button', { type: 'submit', class: 'frw-btn' }, 'Use token')))
   form.addEventListener('submit', (ev) => {
     ev.preventDefault()
