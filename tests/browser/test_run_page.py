@@ -234,3 +234,22 @@ def test_page_of_a_service_with_a_token(browser: Any, page: Page, tmp_path: Path
             fresh.context.close()
     finally:
         service.stop()
+
+
+def test_tree_selects_a_child(tree_service: LocalService, page: Page) -> None:
+    from test_widget_tree_service import fan  # tests/: tasks with child actions, one failing
+
+    run = frw.run(fan, n=6)
+    run.wait(quiet=True)
+    page.page.goto(run.url)
+    page.wait_for(lambda: page.phase() == "succeeded", "the run's badge")
+    rows = ".frw-tree .frw-trow"
+    page.wait_for(lambda: len(page.page.query_selector_all(rows)) == 9, "the root, two groups and six leaves")
+    # The failed child: its own log line and error replace the root's in the panels.
+    page.page.click(f"{rows}.frw-phase-failed .frw-tname")
+    body = lambda: page.page.text_content("body") or ""  # noqa: E731
+    page.wait_for(lambda: "leaf 4 says hello" in body(), "the selected child's log line")
+    page.wait_for(lambda: "leaf 4 refuses" in body(), "the selected child's error")
+    assert "Action " in (page.page.text_content(".frw .frw-selection") or "")
+    page.shot("child")
+    page.no_csp_violation()
