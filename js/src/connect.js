@@ -69,13 +69,24 @@ export class ConnectClient {
   /** The messages of a server stream; ends with the stream, throws RpcError on its error. */
   async * stream(service, method, body, signal) {
     const payload = encoder.encode(JSON.stringify(body))
+    for await (const data of this.frames(service, method, payload, 'application/connect+json', signal)) {
+      yield parse(decoder.decode(data)) ?? {}
+    }
+  }
+
+  /** The same with protobuf's binary codec: `payload` the request's bytes, each message's bytes out. */
+  streamProto(service, method, payload, signal) {
+    return this.frames(service, method, payload, 'application/connect+proto', signal)
+  }
+
+  async * frames(service, method, payload, contentType, signal) {
     const frame = new Uint8Array(5 + payload.length)
     new DataView(frame.buffer).setUint32(1, payload.length)
     frame.set(payload, 5)
     let response
     try {
       response = await this.fetch(`${this.base}/${service}/${method}`, {
-        method: 'POST', headers: this.headers('application/connect+json'), body: frame, signal,
+        method: 'POST', headers: this.headers(contentType), body: frame, signal,
       })
     } catch (e) {
       if (signal?.aborted) throw e
@@ -90,13 +101,15 @@ export class ConnectClient {
           const size = new DataView(buf.buffer, buf.byteOffset, 5).getUint32(1)
           if (buf.length < 5 + size) break
           const flags = buf[0]
-          const json = parse(decoder.decode(buf.subarray(5, 5 + size)))
+          const data = buf.subarray(5, 5 + size)
           buf = buf.subarray(5 + size)
           if (flags & 2) {
+            // The end of the stream is JSON whatever the codec.
+            const json = parse(decoder.decode(data))
             if (json?.error) throw errorOf(json.error, 200)
             return
           }
-          yield json ?? {}
+          yield data
         }
         const { done, value } = await reader.read()
         if (done) throw new RpcError('unavailable', 'the service closed the stream')

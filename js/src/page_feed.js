@@ -3,40 +3,24 @@
  * log lines into the widget's four-column batches, actions into `tree` messages, and streams
  * that subscribe again after a dropped connection.
  *
- *     model.emit({ type: 'logs', attempt, first, count }, encodeLines(lines))
+ *     model.emit({ type: 'logs', attempt, first, count }, encodeColumns({ texts, ts, origin }))
  *     const tree = new PageTree(); tree.merge(enrichedActions) && model.emit(tree.message())
  */
 import { phaseKey, timestampMs } from './connect.js'
 import { PHASES } from './tree.js'
 
 const encoder = new TextEncoder()
-const ORIGINS = { USER: 1, SYSTEM: 2 }
 
-/** TailLogs lines (protobuf JSON) as the buffers batch.js decodes. */
-export function encodeLines(lines) {
-  const n = lines.length
+/** Lines as columns (`texts`, `ts` in epoch ms, `origin`) into the buffers batch.js decodes. */
+export function encodeColumns({ texts, ts, origin }) {
+  const n = texts.length
   const offsets = new Uint32Array(n + 1)
-  const ts = new Float64Array(n)
-  const origin = new Uint8Array(n)
-  const texts = new Array(n)
   let at = 0
   for (let i = 0; i < n; i++) {
-    const line = lines[i] ?? {}
-    const text = String(line.message ?? '').replace(/\n$/, '')
-    texts[i] = text
-    at += text.length // UTF-16 units, what the decoded string counts
+    at += texts[i].length // UTF-16 units, what the decoded string counts
     offsets[i + 1] = at
-    ts[i] = timestampMs(line.timestamp)
-    origin[i] = ORIGINS[line.originator] ?? 0
   }
-  return [encoder.encode(texts.join('')), offsets, ts, origin]
-}
-
-/** The lines of one TailLogs response, in order. */
-export function linesOf(response) {
-  const out = []
-  for (const logs of response?.logs ?? []) for (const line of logs?.lines ?? []) out.push(line)
-  return out
+  return [encoder.encode(texts.join('')), offsets, Float64Array.from(ts), Uint8Array.from(origin)]
 }
 
 export const phaseNumber = (phase) => Math.max(0, PHASES.indexOf(phaseKey(phase)))

@@ -1,14 +1,16 @@
 /**
  * The run page: the notebook widget's view (widget.js) over a PageModel that this module keeps
  * up to date from the service: WatchRunDetails for the header, WatchActions for the tree, the
- * selected action's WatchActionDetails and TailLogs of each attempt; Abort sends AbortRun.
+ * selected action's WatchActionDetails and TailLogs of each attempt (binary, log_proto.js);
+ * Abort sends AbortRun.
  *
  *     const stop = startRunPage({ el, rpc, runId: { project, domain, name }, onUnauthenticated })
  */
 import { isTerminal } from './badge.js'
 import { phaseKey, timestampMs } from './connect.js'
 import { PageModel } from './page_model.js'
-import { encodeLines, errorOf, keepFollowing, linesOf, PageTree } from './page_feed.js'
+import { decodeTailLogsResponse, encodeTailLogsRequest } from './log_proto.js'
+import { encodeColumns, errorOf, keepFollowing, PageTree } from './page_feed.js'
 import { attachStore } from './store.js'
 import { renderWidget } from './widget.js'
 
@@ -87,21 +89,23 @@ export function startRunPage({ el, rpc, runId, onUnauthenticated = () => {} }) {
     job.attempts.set(attempt, 0)
     follow(async (signal, connected) => {
       let skip = job.attempts.get(attempt) // lines already shown, sent again by a new subscription
-      const request = { actionId: actionId(job.name), attempt }
-      for await (const response of rpc.stream(LOGS, 'TailLogs', request, signal)) {
+      const request = encodeTailLogsRequest(actionId(job.name), attempt)
+      for await (const bytes of rpc.streamProto(LOGS, 'TailLogs', request, signal)) {
         connected()
-        let lines = linesOf(response)
+        let lines = decodeTailLogsResponse(bytes)
         if (skip > 0) {
-          const dropped = Math.min(skip, lines.length)
-          lines = lines.slice(dropped)
+          const dropped = Math.min(skip, lines.texts.length)
+          lines = { texts: lines.texts.slice(dropped), ts: lines.ts.slice(dropped), origin: lines.origin.slice(dropped) }
           skip -= dropped
         }
-        if (!lines.length) continue
+        const count = lines.texts.length
+        if (!count) continue
         const first = job.attempts.get(attempt)
-        job.attempts.set(attempt, first + lines.length)
-        model.emit({ type: 'logs', attempt, first, count: lines.length }, encodeLines(lines))
+        job.attempts.set(attempt, first + count)
+        model.emit({ type: 'logs', attempt, first, count }, encodeColumns(lines))
       }
-      model.emit({ type: 'logs', attempt, first: job.attempts.get(attempt), count: 0, done: true }, encodeLines([]))
+      const end = { texts: [], ts: [], origin: [] }
+      model.emit({ type: 'logs', attempt, first: job.attempts.get(attempt), count: 0, done: true }, encodeColumns(end))
       return true
     }, job.stop.signal)
   }

@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import { decodeBatch } from '../src/batch.js'
 import { ConnectClient, phaseKey, RpcError, timestampMs } from '../src/connect.js'
-import { encodeLines, errorOf, PageTree } from '../src/page_feed.js'
+import { decodeTailLogsResponse, encodeTailLogsRequest } from '../src/log_proto.js'
+import { encodeColumns, errorOf, PageTree } from '../src/page_feed.js'
 import { encodeRows, rowOf } from '../src/page_list.js'
 import { decodeRows } from '../src/run_rows.js'
 import { TreeModel } from '../src/tree.js'
 
 const enc = new TextEncoder()
+const fromHex = (hex) => new Uint8Array(hex.match(/../g).map((b) => parseInt(b, 16)))
+const toHex = (bytes) => [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')
 
 function envelope(flags, obj) {
   const body = enc.encode(JSON.stringify(obj))
@@ -75,16 +78,22 @@ describe('page feed', () => {
     expect(phaseKey('ACTION_PHASE_TIMED_OUT')).toBe('timed_out')
   })
 
-  it('log lines become the batch the widget decodes, non-ASCII offsets in UTF-16 units', () => {
-    const lines = [
-      { message: 'héllo 🚀\n', originator: 'USER', timestamp: '2026-01-01T00:00:00.5Z' },
-      { message: '<b>x</b>', originator: 'SYSTEM' },
-    ]
-    const batch = decodeBatch(2, encodeLines(lines))
-    expect(batch.line(0)).toBe('héllo 🚀')
-    expect(batch.line(1)).toBe('<b>x</b>')
-    expect([...batch.origin]).toEqual([1, 2])
-    expect(batch.ts[0]).toBe(Date.UTC(2026, 0, 1, 0, 0, 0, 500))
+  it('binary TailLogs responses become the batch the widget decodes, non-ASCII offsets in UTF-16 units', () => {
+    // Serialised by protobuf in Python (flyteidl2 TailLogsResponse): two Logs, three lines, one
+    // with a field this decoder skips (short_pod_name).
+    const bytes = fromHex('0a2e0a1e0a0c0880f2d6ca061080cab5ee01120c68c3a96c6c6f20f09f9a800a18010a0c12083c623e783c2f623e18020a0e0a0c120574686972642203706f64')
+    const lines = decodeTailLogsResponse(bytes)
+    expect(lines.texts).toEqual(['héllo 🚀', '<b>x</b>', 'third'])
+    expect(lines.origin).toEqual([1, 2, 0])
+    expect(lines.ts[0]).toBe(Date.UTC(2026, 0, 1, 0, 0, 0, 500))
+    const batch = decodeBatch(3, encodeColumns(lines))
+    expect([0, 1, 2].map((i) => batch.line(i))).toEqual(['héllo 🚀', '<b>x</b>', 'third'])
+    expect(() => decodeTailLogsResponse(bytes.subarray(0, 20))).toThrow()
+  })
+
+  it('the TailLogs request is what protobuf serialises', () => {
+    const request = encodeTailLogsRequest({ run: { project: 'p', domain: 'd', name: 'r1' }, name: 'a0' }, 300)
+    expect(toHex(request)).toBe('0a100a0a1201701a0164220272311202613010ac02')
   })
 
   it('actions become tree messages the TreeModel applies; a child before its parent', () => {
