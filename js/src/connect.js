@@ -37,6 +37,16 @@ function parse(text) {
   }
 }
 
+function join(chunks, total) {
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.length
+  }
+  return out
+}
+
 export class ConnectClient {
   constructor({ base = '', token = () => '', fetchFn = (...a) => globalThis.fetch(...a) } = {}) {
     this.base = base
@@ -94,15 +104,28 @@ export class ConnectClient {
     }
     if (!response.ok) throw errorOf(parse(await response.text()), response.status)
     const reader = response.body.getReader()
-    let buf = new Uint8Array(0)
+    // Chunks are kept apart until a whole frame is in: joining on every chunk would copy a
+    // 2 MiB log batch again for each 16 kB that arrives.
+    const chunks = []
+    let held = 0
+    let need = 5
     try {
       for (;;) {
-        while (buf.length >= 5) {
+        while (held >= need) {
+          const buf = chunks.length === 1 ? chunks[0] : join(chunks, held)
+          chunks.length = 0
           const size = new DataView(buf.buffer, buf.byteOffset, 5).getUint32(1)
-          if (buf.length < 5 + size) break
+          if (buf.length < 5 + size) {
+            chunks.push(buf)
+            need = 5 + size
+            break
+          }
           const flags = buf[0]
           const data = buf.subarray(5, 5 + size)
-          buf = buf.subarray(5 + size)
+          const rest = buf.subarray(5 + size)
+          if (rest.length) chunks.push(rest)
+          held = rest.length
+          need = 5
           if (flags & 2) {
             // The end of the stream is JSON whatever the codec.
             const json = parse(decoder.decode(data))
@@ -113,10 +136,8 @@ export class ConnectClient {
         }
         const { done, value } = await reader.read()
         if (done) throw new RpcError('unavailable', 'the service closed the stream')
-        const joined = new Uint8Array(buf.length + value.length)
-        joined.set(buf)
-        joined.set(value, buf.length)
-        buf = joined
+        chunks.push(value)
+        held += value.length
       }
     } finally {
       reader.cancel().catch(() => {})
