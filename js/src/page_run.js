@@ -126,11 +126,14 @@ export function startRunPage({ el, rpc, runId, onUnauthenticated = () => {} }) {
     }
     const job = focus
     follow(async (signal, connected) => {
+      let phase = ''
       for await (const response of rpc.stream(RUNS, 'WatchActionDetails', { actionId: actionId(name) }, signal)) {
         connected()
-        if (response.details) panels(response.details)
+        if (!response.details) continue
+        phase = phaseKey(response.details.status?.phase)
+        panels(response.details)
       }
-      return false
+      return isTerminal(phase) // an action that ended changes no more
     }, job.stop.signal)
   }
 
