@@ -18,6 +18,7 @@ import webbrowser
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import cast
+from urllib.parse import quote
 
 from flyteidl2.logs.dataplane.payload_pb2 import LogLine
 from flyteidl2.workflow import run_service_pb2
@@ -240,8 +241,18 @@ def open_run(args: argparse.Namespace) -> int:
     connect(args)
     url = _get(args.run).url
     print(url, flush=True)
-    if not args.print_only and not webbrowser.open(url):
-        stdout_console().print(Text("no browser found here: open the address above yourself", style="dim"))
+    if args.print_only:
+        return int(Exit.OK)
+    # The page sends this service's token with each of its calls: it travels in the fragment,
+    # which the browser never sends to a server, and the page takes it out of the address bar.
+    # Only the token of the data folder's own service, never a key meant for a remote one.
+    token = None if args.endpoint else embedded_token(data_dir_of(args))
+    target = f"{url}#token={quote(token, safe='')}" if token else url
+    if not webbrowser.open(target):
+        hint = " (it will ask for the token in the service's --token-file)" if token else ""
+        stdout_console().print(
+            Text(f"no browser found here: open the address above yourself{hint}", style="dim")
+        )
     return int(Exit.OK)
 
 

@@ -60,6 +60,8 @@ class Config:
     def console_url(self) -> str:
         scheme = "http" if self.insecure else "https"
         host = self.endpoint.host
+        if ":" in host:  # an IPv6 address is bracketed in a URL
+            host = f"[{host}]"
         if self.endpoint.port not in (80, 443):
             host = f"{host}:{self.endpoint.port}"
         return f"{scheme}://{host}"

@@ -53,6 +53,7 @@ from .executor import Executor, SdkSettings
 from .hub import Hub
 from .oauth import AuthMetadataService, OAuthGate, OAuthSettings
 from .oauth_http import OAuthEndpoints
+from .pages import Pages
 from .paths import Layout
 from .preflight import bind, check_data_dir, listen, make_data_dir, remove_tree
 from .queue_service import QueueService, StateService
@@ -310,6 +311,7 @@ def connect_door(
         "uploads": blobs.handle_put if blobs is not None else None,
         "task_token": task_token,
         "task_services": TASK_SERVICES,
+        "pages": Pages.from_package(),
     }
     if oauth is None:
         return Door(apps, token=token, **common)

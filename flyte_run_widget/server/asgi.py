@@ -121,6 +121,7 @@ class Door:
         uploads: Any = None,
         task_token: str | None = None,
         task_services: Iterable[str] = (),
+        pages: Any = None,
     ) -> None:
         self.open = {app.path: app for app in open_apps}
         self.apps = {**{app.path: app for app in apps}, **self.open}
@@ -133,6 +134,9 @@ class Door:
         # A second token, good only for ``task_services`` (what task processes call back).
         self.task_token = task_token.encode() if task_token else None
         self.task_services = frozenset(task_services)
+        # An ASGI app for the GETs that are not calls (pages.Pages: the run and runs pages, their
+        # script and styles, 404 for the rest); the pages' own calls pass the gate as any other.
+        self.pages = pages
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -161,6 +165,9 @@ class Door:
             await route(scope, exchange.receive, exchange.send)
             return
         service = scope["path"].rpartition("/")[0]
+        if self.pages is not None and scope.get("method") in ("GET", "HEAD") and service not in self.apps:
+            await self.pages(scope, exchange.receive, exchange.send)
+            return
         if self.gate is not None and service not in self.open:
             refusal = self._refusal(scope, service)
             if refusal is not None:

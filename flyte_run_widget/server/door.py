@@ -108,7 +108,7 @@ class JsonCodec(Codec[Any, Any]):
     def encode(self, message: Any) -> bytes:
         if type(message) is Encoded:
             message = message.cls.FromString(message.data)
-        return json_format.MessageToJson(message).encode()
+        return json_format.MessageToJson(message, indent=None).encode()
 
     def decode(self, data: bytes | bytearray, message: Any) -> Any:
         text = bytes(data)
