@@ -146,3 +146,22 @@ def _printed_pid(client: ServiceClient, action_id: ids.ActionIdentifier) -> int:
         return None
 
     return eventually(printed, what="the task's pid line")
+
+
+def test_the_full_command_is_in_the_service_log_with_debug_only(tmp_path: Path) -> None:
+    marker = "print('full command wanted')"
+    for args, logged in (([], False), (["--debug"], True)):
+        service = LocalService(tmp_path / f"data{len(args)}", args=args)
+        try:
+            client = ServiceClient(service.endpoint)
+            run = client.create(python_task(marker, "an-argument"))
+            assert client.wait(run.action.id).status.phase == P.ACTION_PHASE_SUCCEEDED
+            client.close()
+        finally:
+            service.stop()
+        text = service.log_path.read_text()
+        line = [line for line in text.splitlines() if "full command wanted" in line]
+        assert bool(line) == logged, text
+        if logged:
+            assert f"run {run.action.id.run.name}, action a0, attempt 1 runs: " in line[0]
+            assert line[0].endswith("an-argument"), line[0]
