@@ -16,7 +16,6 @@ import os
 import shlex
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,51 +26,20 @@ from . import model
 from .attempt_command import command_line, move_function, started_text, template_values
 from .children import ChildQueue
 from .hub import ALL_RUNS, Hub, action_key, log_key, run_key, tree_key
+from .live_action import LiveAction, live_key
 from .log_files import LogWriter, trim_partial_record
 from .paths import Layout
 from .process import SYSTEM_LINE, AttemptFiles, TaskProcess
 from .results import Outcome, failure, read_outcome
-from .sdk_tasks import FlyteCheck, FlytePython, is_flyte_runtime, runtime_env
+from .sdk_tasks import SdkSettings, is_flyte_runtime, runtime_env
 from .store import ROOT_ACTION, Store, local_path
 from .task_env import Reach, task_env
 from .tree_store import open_subtree
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class SdkSettings:
-    """The Python that runs tasks written with the flyte SDK, and whether it has flyte."""
-
-    python: FlytePython
-
-    def __post_init__(self) -> None:
-        self.check = FlyteCheck(self.python)
-
-
-@dataclass
-class LiveAction:
-    details: rd.ActionDetails
-    run_spec: run_pb2.RunSpec
-    abort_reason: str | None = None
-    process: TaskProcess | None = None
-    note: str | None = None  # a SYSTEM line to add once the adopted attempt's relay ended
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-    # A child action's: the inputs file its parent wrote, and where its attempts' outputs go
-    # ({output_base}/{action}/{attempt}, as the flyte SDK's controller reads them).
-    input_uri: str = ""
-    output_base: str = ""
-    holds_child_slot: bool = False
-
-    @property
-    def key(self) -> str | tuple[str, str]:
-        return live_key(self.details.id.run.name, self.details.id.name)
-
-
-def live_key(run: str, action: str) -> str | tuple[str, str]:
-    """A root action is known by its run's name, a child by (run, action)."""
-    return run if action == ROOT_ACTION else (run, action)
+# Where other modules have always found them.
+__all__ = ["Executor", "LiveAction", "SdkSettings", "live_key"]
 
 
 class Executor:
