@@ -73,6 +73,13 @@ def test_a_plain_task_log_opens_with_its_name_attempt_and_pid(client: ServiceCli
     assert first == f"started tasks.train, attempt 1, pid {pid}"
 
 
+def test_a_task_name_with_control_characters_stays_one_line_of_text(client: ServiceClient) -> None:
+    run = client.create(python_task(PRINTS_PID, name="tasks.\x1b[31mevil\nname\u202e"))
+    assert client.wait(run.action.id).status.phase == P.ACTION_PHASE_SUCCEEDED
+    first, pid = _first_and_pid(client, run.action.id)
+    assert first == f"started tasks.\\x1b[31mevil\\nname\\u202e, attempt 1, pid {pid}"
+
+
 def test_a_retry_attempt_log_opens_with_its_own_attempt_and_pid(
     client: ServiceClient, tmp_path: Path
 ) -> None:
