@@ -221,7 +221,7 @@ class _CountingNull:
 
     @staticmethod
     def _origin(text: str) -> int:
-        return SYSTEM if text.startswith(("starting: ", "exited with code")) else USER
+        return SYSTEM if text.startswith(("started ", "exited with code")) else USER
 
     def write(self, s: str) -> int:
         if not s:

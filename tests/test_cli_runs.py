@@ -162,6 +162,18 @@ def test_runs_table_shows_a_hostile_task_name_as_text(svc, tmp_path: Path) -> No
             assert raw not in done.stdout, (env, repr(raw))
 
 
+def test_logs_open_with_the_started_line_a_hostile_task_name_in_it_as_text(svc, tmp_path: Path) -> None:
+    _, client, where = svc
+    name = _finished(client, "import os; print('pid', os.getpid())", name=HOSTILE_TASK)
+    for env in ({}, {"FORCE_COLOR": "1", "TERM": "xterm-256color", "COLUMNS": "300"}):
+        done = cli("logs", name, *where, cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr
+        first, printed = done.stdout.splitlines()[:2]
+        pid = printed.split()[1]
+        shown = "t.ev\\x1b]0;PWNED\\x07\\x1b[2J\\r\\x08\\u202e[bold]il[/bold]"
+        assert first == f"started {shown}, attempt 1, pid {pid}", (env, done.stdout)
+
+
 def test_logs_without_follow_returns_while_the_run_runs_and_follow_reads_to_the_end(
     svc, tmp_path: Path
 ) -> None:

@@ -360,7 +360,7 @@ def test_abort_of_a_queued_run_never_starts_it(one_at_a_time: ServiceClient, tmp
     phases = [t.phase for t in details.attempts[0].phase_transitions]
     assert phases == [P.ACTION_PHASE_QUEUED, P.ACTION_PHASE_ABORTED]
     lines = [line.message.rstrip("\n") for line in client.log_lines(queued.action.id)]
-    assert lines == ["aborted: not needed"], "no 'starting:' line: no process was started"
+    assert lines == ["aborted: not needed"], "no 'started' line: no process was started"
     # The slot it waited for goes to the next run, and the aborted one never starts later.
     gate.touch()
     assert client.wait(blocker.action.id).status.phase == P.ACTION_PHASE_SUCCEEDED

@@ -91,6 +91,9 @@ def test_hello_world_ends_as_in_local_mode(sdk_service: LocalService, tmp_path: 
     logs = result["logs"]
     started, said = logs.index("Flyte runtime started"), logs.index("saying hello to World")
     assert started < said < logs.index("exited with code 0")
+    # Opened by the service's line: the task as the program names it, the attempt, the pid.
+    first = next(line.strip() for line in logs.splitlines() if line.strip())
+    assert re.fullmatch(r"started hello_world\.main, attempt 1, pid \d+", first), logs
     # The code bundle and the inputs were stored under the service's data folder.
     blobs = sdk_service.data_dir / "blobs"
     assert any(p.name.endswith(".tar.gz") for p in blobs.rglob("*")), list(blobs.rglob("*"))
@@ -145,6 +148,11 @@ def test_a_fan_out_in_a_group_ends_as_in_local_mode(sdk_service: LocalService, t
     # Each sub-task's own log, through Action.show_logs.
     said = sorted(int(m) for log in result["child_logs"].values() for m in re.findall(r"squaring (\d+)", log))
     assert said == list(range(10)), result["child_logs"]
+    firsts = [
+        next(line.strip() for line in log.splitlines() if line.strip())
+        for log in result["child_logs"].values()
+    ]
+    assert all(re.fullmatch(r"started fanout\.square, attempt 1, pid \d+", f) for f in firsts), firsts
 
 
 def test_a_failing_sub_task_fails_its_parent_as_in_local_mode(

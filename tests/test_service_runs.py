@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import grpc
@@ -100,9 +101,9 @@ def test_success_with_outputs_and_inputs(client: ServiceClient) -> None:
     lines = client.log_lines(run.action.id)
     user = [line.message for line in lines if line.originator == payload_pb2.USER]
     assert user == ["computed 42\n"]
-    assert any(
-        line.message.startswith("starting: ") for line in lines if line.originator == payload_pb2.SYSTEM
-    )
+    # Opened by the service's line: the task's name, the attempt, the task's pid.
+    assert lines[0].originator == payload_pb2.SYSTEM
+    assert re.fullmatch(r"started tests\.task, attempt 1, pid \d+\n", lines[0].message), lines[0].message
 
 
 def test_templates_are_substituted(client: ServiceClient) -> None:

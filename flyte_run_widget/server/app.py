@@ -249,6 +249,7 @@ def serve(
     max_running: int = 0,
     flyte_python: str | None = None,
     max_children: int = 0,
+    debug: bool = False,
 ) -> None:
     """Run the local Run service in this process until SIGINT or SIGTERM.
 
@@ -256,6 +257,8 @@ def serve(
     required|no token)`` once ready and keeps ``DIR/server.json`` (endpoint, pid) while running.
     """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    if debug:  # this package's details only: the libraries' debug output would drown them
+        logging.getLogger("flyte_run_widget").setLevel(logging.DEBUG)
     run_service(
         serve_async(
             host,

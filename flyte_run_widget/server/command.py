@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from .app import serve
 from .auth import check_exposure
 from .oauth import OAuthSettings
 from .sdk_tasks import FLYTE_PYTHON_ENV
+
+#: The environment variable that turns ``--debug`` on (the embedded service inherits it).
+DEBUG_ENV = "FLYTE_RUN_WIDGET_DEBUG"
 
 
 def port_number(text: str) -> int:
@@ -114,6 +118,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the Python (with the flyte SDK installed) that runs tasks written with the flyte SDK"
         f" (default: ${FLYTE_PYTHON_ENV}, else this service's own Python, if it has flyte)",
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=os.environ.get(DEBUG_ENV, "") not in ("", "0"),
+        help="log more in the service's log, such as each task's full command line"
+        f" (default: off; {DEBUG_ENV}=1 turns it on)",
+    )
     # The former gRPC-only server, kept to compare the two (bench/); not for users.
     parser.add_argument("--server", choices=("connect", "grpcio"), default="connect", help=argparse.SUPPRESS)
 
@@ -139,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
             max_running=args.max_running,
             flyte_python=args.flyte_python,
             max_children=args.max_child_actions,
+            debug=args.debug,
         )
     except ServeError as exc:
         print(f"error: {exc}", file=sys.stderr)

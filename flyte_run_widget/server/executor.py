@@ -16,7 +16,6 @@ import os
 import shlex
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,54 +23,23 @@ from flyteidl2.task import common_pb2, run_pb2
 from flyteidl2.workflow import run_definition_pb2 as rd
 
 from . import model
+from .attempt_command import command_line, move_function, started_text, template_values
 from .children import ChildQueue
 from .hub import ALL_RUNS, Hub, action_key, log_key, run_key, tree_key
+from .live_action import LiveAction, live_key
 from .log_files import LogWriter, trim_partial_record
 from .paths import Layout
 from .process import SYSTEM_LINE, AttemptFiles, TaskProcess
 from .results import Outcome, failure, read_outcome
-from .sdk_tasks import FlyteCheck, FlytePython, is_flyte_runtime, runtime_argv, runtime_env
+from .sdk_tasks import SdkSettings, is_flyte_runtime, runtime_env
 from .store import ROOT_ACTION, Store, local_path
 from .task_env import Reach, task_env
-from .templates import render
 from .tree_store import open_subtree
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class SdkSettings:
-    """The Python that runs tasks written with the flyte SDK, and whether it has flyte."""
-
-    python: FlytePython
-
-    def __post_init__(self) -> None:
-        self.check = FlyteCheck(self.python)
-
-
-@dataclass
-class LiveAction:
-    details: rd.ActionDetails
-    run_spec: run_pb2.RunSpec
-    abort_reason: str | None = None
-    process: TaskProcess | None = None
-    note: str | None = None  # a SYSTEM line to add once the adopted attempt's relay ended
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-    # A child action's: the inputs file its parent wrote, and where its attempts' outputs go
-    # ({output_base}/{action}/{attempt}, as the flyte SDK's controller reads them).
-    input_uri: str = ""
-    output_base: str = ""
-    holds_child_slot: bool = False
-
-    @property
-    def key(self) -> str | tuple[str, str]:
-        return live_key(self.details.id.run.name, self.details.id.name)
-
-
-def live_key(run: str, action: str) -> str | tuple[str, str]:
-    """A root action is known by its run's name, a child by (run, action)."""
-    return run if action == ROOT_ACTION else (run, action)
+# Where other modules have always found them.
+__all__ = ["Executor", "LiveAction", "SdkSettings", "live_key"]
 
 
 class Executor:
@@ -260,26 +228,10 @@ class Executor:
         if live.abort_reason is None:
             model.advance(details, model.INITIALIZING, model.now_ns())
         self._save(details)
-        container = details.task.task_template.container
         inputs = local_path(live.input_uri) if live.input_uri else self.layout.inputs_file(run, action)
-        values = {
-            "Inputs": str(inputs),
-            "Input": str(inputs),
-            "InputPrefix": str(inputs.parent),
-            "Outputs": str(dirs["outputs"]),
-            "OutputPrefix": str(dirs["outputs"]),
-            "rawOutputDataPrefix": str(dirs["raw"]),
-            "checkpointOutputPrefix": str(dirs["checkpoint"]),
-            "prevCheckpointPrefix": str(previous) if number > 1 else "",
-            "runName": run,
-            "actionName": action,
-            "runStartTime": str(details.status.start_time.ToJsonString()),
-        }
-        if is_flyte_runtime(container) and self.sdk is not None:
-            # The flyte SDK's runtime (``a0 ...``), run by the Python that has flyte.
-            argv = runtime_argv(self.sdk.python, render(container.args, values))
-        else:
-            argv = render([*container.command, *container.args], values)
+        values = template_values(details, inputs, dirs, previous if number > 1 else None)
+        sdk_python = self.sdk.python if self.sdk is not None else None
+        argv = command_line(details.task.task_template.container, values, sdk_python)
         outcome = await self._execute(live, argv, dirs)
         with LogWriter(self.layout.log_file(run, action, number)) as writer:
             self._finish(live, outcome, writer)
@@ -293,10 +245,12 @@ class Executor:
             return failure(model.USER, "Aborted", live.abort_reason)
         if not argv:
             return failure(model.USER, "NoCommand", "the task's container has no command or args to run")
-        # One log line, however many lines the command spans. Written (and the file closed)
-        # before the relay starts: while it runs, only the relay appends task lines.
-        note = "starting: " + shlex.join(_shorten(a) for a in argv).replace("\n", "\\n")
-        self._log_note(details, note)
+        try:
+            argv = move_function(argv, self.layout.attempt_dir(run, action, number))
+        except ValueError as exc:
+            return failure(model.USER, "LoadError", str(exc))
+        # For whoever debugs the service; the task's log opens with the relay's "started" line.
+        log.debug("run %s, action %s, attempt %d runs: %s", run, action, number, shlex.join(argv))
         try:
             process = await TaskProcess.start(
                 argv,
@@ -304,6 +258,7 @@ class Executor:
                 self._env(live),
                 self.files(run, action, number),
                 self.notifier(log_key(run, action, number)),
+                started_text(details),
             )
         except OSError as exc:
             reason = exc.strerror or str(exc)
@@ -424,11 +379,6 @@ class Executor:
         self.hub.notify(tree_key(run), action_key(run, action), log_key(run, action, attempt))
         if action == ROOT_ACTION:
             self.hub.notify(run_key(run), ALL_RUNS)
-
-
-def _shorten(arg: str, limit: int = 160) -> str:
-    """Long arguments (a pickled function, say) would drown the first log line."""
-    return arg if len(arg) <= limit else f"{arg[:60]}…({len(arg)} characters)"
 
 
 def _split(key: str | tuple[str, str]) -> tuple[str, str]:

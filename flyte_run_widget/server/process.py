@@ -1,7 +1,7 @@
 """One task process, run under a small relay (``relay.py``) that owns its output and exit code,
 so that the task, its log and its result all outlive a service killed with SIGKILL.
 
-    proc = await TaskProcess.start(argv, cwd, env, files, on_lines)
+    proc = await TaskProcess.start(argv, cwd, env, files, on_lines, "started tasks.train, attempt 1")
     ended = await proc.wait(timeout=60)
     status = proc.status()            # exit code and last stderr lines, from the relay
 
@@ -121,8 +121,10 @@ class TaskProcess:
         env: dict[str, str],
         files: AttemptFiles,
         on_lines: Callable[[], None],
+        started: str = "",
     ) -> TaskProcess:
-        """Raises OSError when the executable cannot be started."""
+        """Raises OSError when the executable cannot be started. ``started`` and the task's
+        pid make the log's first line."""
         _resolve(argv[0], cwd, env)
         for stale in (files.status, files.pid_file):
             with contextlib.suppress(FileNotFoundError):
@@ -136,6 +138,7 @@ class TaskProcess:
                 _RELAY,
                 str(files.log),
                 str(files.status),
+                *(("--started", started) if started else ()),
                 "--",
                 *argv,
                 cwd=cwd,

@@ -1,9 +1,10 @@
 """The per-attempt relay: the task's parent, so that the task outlives the service. It runs as a
 process of its own, one per attempt, started by path (process.py), not as part of the package:
 
-    python -I -S relay.py LOG STATUS -- ARGV...
+    python -I -S relay.py LOG STATUS [--started TEXT] -- ARGV...
 
-It starts ARGV in its own process group (the relay leads it), copies the task's stdout and
+It starts ARGV in its own process group (the relay leads it), writes TEXT and the task's pid
+as the log's first line (``started tasks.train, attempt 1, pid 4242``), copies the task's stdout and
 stderr into the attempt log LOG (with ``log_files.py``'s LogWriter), writes one byte to
 its own stdout after each batch so that a live service knows new lines are there, and when the
 task ends writes STATUS (JSON: exit code, last stderr lines) and kills what is left of the group.
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 _CHUNK = 64 * 1024
 _TAIL = 20
 USER = 1  # payload_pb2.USER
+SYSTEM = 2  # payload_pb2.SYSTEM
 
 
 def _load_logfile() -> Any:
@@ -121,6 +123,11 @@ class _Relay:
         self.rest[fd] = rest
         self.emit(parts, is_stderr, begun)
 
+    def system(self, text: str) -> None:
+        self.log.append(time.time_ns(), SYSTEM, text.encode("utf-8", "replace"))
+        self.log.flush()
+        self.tick()
+
     def emit(self, parts: list[bytes], is_stderr: bool, begun: list[bytes] | None = None) -> None:
         if not parts and not begun:
             return
@@ -132,6 +139,9 @@ class _Relay:
         self.log.flush()
         if is_stderr:
             self.tail.extend(parts[-_TAIL:])
+        self.tick()
+
+    def tick(self) -> None:
         if self.notify:
             try:
                 os.write(1, b".")
@@ -191,8 +201,11 @@ def signal_escaped(root: int, sig: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    log_path, status_path = argv[0], argv[1]
-    command = argv[3:] if argv[2:3] == ["--"] else argv[2:]
+    log_path, status_path, options = argv[0], argv[1], argv[2:]
+    started = None
+    if options[:1] == ["--started"]:
+        started, options = options[1], options[2:]
+    command = options[1:] if options[:1] == ["--"] else options
     me = os.getpid()
     _write_json(status_path + ".pid", {"pid": me, "start": start_marker(me)})
     stop_requested = False
@@ -214,6 +227,9 @@ def main(argv: list[str]) -> int:
             error = exc.strerror or str(exc)
             _write_json(status_path, {"error": error, "missing": isinstance(exc, FileNotFoundError)})
             return 127
+    if started:
+        # Before any of the task's lines: the relay is the log's only writer from here on.
+        relay.system(f"{started}, pid {proc.pid}")
     assert proc.stdout is not None and proc.stderr is not None
     streams = {proc.stdout.fileno(): False, proc.stderr.fileno(): True}
     sel = selectors.DefaultSelector()

@@ -134,6 +134,16 @@ class FlyteCheck:
         )
 
 
+@dataclass
+class SdkSettings:
+    """The Python that runs tasks written with the flyte SDK, and whether it has flyte."""
+
+    python: FlytePython
+
+    def __post_init__(self) -> None:
+        self.check = FlyteCheck(self.python)
+
+
 def runtime_argv(python: FlytePython, args: list[str]) -> list[str]:
     """``a0 ...`` as the flyte Python runs it (the ``a0`` script's own module)."""
     return [python.path, "-m", "flyte._bin.runtime", *args]

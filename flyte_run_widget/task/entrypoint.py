@@ -2,6 +2,9 @@
 or error.pb. The embedded service (or any Flyte-style executor) runs it with templates filled:
 
     python -m flyte_run_widget.task.entrypoint --inputs {{.Inputs}} --outputs {{.Outputs}} --fn B64
+
+The embedded service passes ``--fn-file PATH`` instead (the pickled function in a file of the
+attempt): a command line is visible to every user of the machine, and its length is limited.
 """
 
 from __future__ import annotations
@@ -46,12 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flyte_run_widget.task.entrypoint")
     parser.add_argument("--inputs", required=True)
     parser.add_argument("--outputs", required=True)
-    parser.add_argument("--fn", required=True, help="base64 of the cloudpickled function")
+    function = parser.add_mutually_exclusive_group(required=True)
+    function.add_argument("--fn", help="base64 of the cloudpickled function")
+    function.add_argument("--fn-file", help="a file holding the cloudpickled function")
     args = parser.parse_args(argv)
     outputs = Path(args.outputs)
     outputs.mkdir(parents=True, exist_ok=True)
     try:
-        fn = cloudpickle.loads(base64.b64decode(args.fn))
+        pickled = Path(args.fn_file).read_bytes() if args.fn_file else base64.b64decode(args.fn)
+        fn = cloudpickle.loads(pickled)
         raw = Path(args.inputs).read_bytes() if os.path.exists(args.inputs) else b""
         inputs = from_named(common_pb2.Inputs.FromString(raw).literals)
     except Exception as e:
