@@ -241,10 +241,8 @@ for _w in _ws:
 def dom_round(
     endpoint: str, runs: int, base_sleep: float, tmp: Path
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from _lab import CHROMIUM_ARGS, JupyterServer, Lab, _chromium, chromium_version, code_cell, setup_cell
     from playwright.sync_api import sync_playwright
-    from widget_browser import chromium_version
-
-    from tests.browser.conftest import CHROMIUM_ARGS, JupyterServer, Lab, _chromium, code_cell, setup_cell
 
     chromium = _chromium()
     info = {"chromium": chromium_version(chromium) if chromium else "?"}
@@ -395,8 +393,7 @@ def main() -> int:
             if not skip:
                 try:
                     import playwright  # noqa: F401
-
-                    from tests.browser.conftest import _chromium
+                    from _lab import _chromium
 
                     skip = _chromium() is None
                 except ImportError:
