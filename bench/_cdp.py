@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
-from tests.browser.conftest import CHROMIUM_ARGS
+from _lab import CHROMIUM_ARGS
 
 
 def heap_mb(cdp: Any) -> float:

@@ -42,12 +42,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(2, str(Path(__file__).resolve().parents[1] / "tests"))  # conftest.py, as pytest sees it
 
+from _lab import CHROMIUM_ARGS, JupyterServer, Lab, _chromium, code_cell, setup_cell
 from _service import RAW, Service, machine, machine_line, save
 from service_scale import PROJECT, count_runs, create_runs
-
-from tests.browser.conftest import CHROMIUM_ARGS, JupyterServer, Lab, _chromium, code_cell, setup_cell
 
 # Installed before page scripts: long tasks, and a per-frame probe the bench arms per scenario.
 INIT_SCRIPT = """

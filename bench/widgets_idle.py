@@ -42,14 +42,14 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
+from _lab import CHROMIUM_ARGS, JupyterServer, Lab, _chromium, chromium_version, code_cell, setup_cell
 from _record import Record, figure
 from _service import RAW, Service, machine, machine_line, save
+from _widget_browser_page import KERNEL_EXEC
 from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.workflow import run_service_pb2 as rs
 from flyteidl2.workflow import run_service_pb2_grpc as rs_grpc
-from widget_browser import KERNEL_EXEC, chromium_version
 
-from tests.browser.conftest import CHROMIUM_ARGS, JupyterServer, Lab, _chromium, code_cell, setup_cell
 from tests.conftest import container_task
 
 PID = ids.ProjectIdentifier(name="proj", domain="development")

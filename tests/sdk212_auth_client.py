@@ -21,11 +21,11 @@ import json
 import os
 import sys
 import time
-import traceback
 from typing import Any
 
 import httpx
 from connectrpc import errors
+from sdk_script_support import record_errors, step
 
 TOKEN_REQUESTS: list[int] = []
 _post = httpx.AsyncClient.post
@@ -41,29 +41,7 @@ async def _counting_post(self: httpx.AsyncClient, url: Any, *args: Any, **kwargs
 httpx.AsyncClient.post = _counting_post  # type: ignore[method-assign]
 
 CODES_SEEN: list[str] = []
-_error_init = errors.ConnectError.__init__
-
-
-def _recording_init(self: errors.ConnectError, code: Any, *args: Any, **kwargs: Any) -> None:
-    CODES_SEEN.append(f"{code.name}: {args[0] if args else ''}")
-    _error_init(self, code, *args, **kwargs)
-
-
-errors.ConnectError.__init__ = _recording_init  # type: ignore[method-assign]
-
-
-def step(results: dict[str, Any], name: str, fn: Any) -> Any:
-    try:
-        value = fn()
-    except BaseException as exc:  # report everything, SystemExit included
-        results[name] = {
-            "ok": False,
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc(),
-        }
-        return None
-    results[name] = {"ok": True}
-    return value
+record_errors(errors.ConnectError, CODES_SEEN, message=True)
 
 
 def read(results: dict[str, Any], run_name: str, suffix: str = "") -> None:

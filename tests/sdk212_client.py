@@ -16,30 +16,23 @@ made (``Service/Method``), every error code it saw and every credential refresh 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import sys
-import time
-import traceback
 from typing import Any
 
 import connectrpc
 from connectrpc import errors
 from connectrpc._client_async import ConnectClient
+from sdk_script_support import record_errors, refuse_sign_in
+from sdk_script_support import step as record_step
 
 CODES_SEEN: list[str] = []
 CALLS: list[str] = []
 AUTH_REFRESHES: list[str] = []
 
-_error_init = errors.ConnectError.__init__
-
-
-def _recording_init(self: errors.ConnectError, code: Any, *args: Any, **kwargs: Any) -> None:
-    CODES_SEEN.append(code.name)
-    _error_init(self, code, *args, **kwargs)
-
-
-errors.ConnectError.__init__ = _recording_init  # type: ignore[method-assign]
+record_errors(errors.ConnectError, CODES_SEEN)
 
 _unary = ConnectClient.execute_unary
 _stream = ConnectClient.execute_server_stream
@@ -59,33 +52,8 @@ ConnectClient.execute_unary = _recording_unary  # type: ignore[method-assign]
 ConnectClient.execute_server_stream = _recording_stream  # type: ignore[method-assign]
 
 
-def _patch_auth() -> None:
-    from flyte.remote._client.auth._authenticators import base
-
-    async def refresh_credentials(self: Any, creds_id: str | None = None) -> None:
-        AUTH_REFRESHES.append(type(self).__name__)
-        raise RuntimeError("the SDK tried to authenticate against the local Run service")
-
-    base.Authenticator.refresh_credentials = refresh_credentials  # type: ignore[method-assign]
-
-
-def step(results: dict[str, Any], name: str, fn: Any) -> Any:
-    """Run one SDK call; record its result or the error it raised, and the RPCs it made."""
-    started = time.monotonic()
-    first_call = len(CALLS)
-    try:
-        value = fn()
-    except BaseException as exc:  # report everything, SystemExit included
-        results[name] = {
-            "ok": False,
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc(),
-            "seconds": round(time.monotonic() - started, 3),
-            "calls": CALLS[first_call:],
-        }
-        return None
-    results[name] = {"ok": True, "seconds": round(time.monotonic() - started, 3), "calls": CALLS[first_call:]}
-    return value
+# Every step records the RPCs it made.
+step = functools.partial(record_step, calls=CALLS)
 
 
 def main() -> int:
@@ -94,7 +62,7 @@ def main() -> int:
     import flyte
     from flyte.remote import Action, Run
 
-    _patch_auth()
+    refuse_sign_in(AUTH_REFRESHES)
     results: dict[str, Any] = {
         "flyte_version": flyte.__version__,
         "connectrpc_version": connectrpc.__version__,

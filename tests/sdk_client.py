@@ -20,54 +20,18 @@ import contextlib
 import io
 import json
 import sys
-import time
-import traceback
 from typing import Any
 
 import grpc
 import grpc.aio
+from sdk_script_support import record_errors, refuse_sign_in, step
 
 # Every status code the SDK's calls failed with, in order.
 STATUS_SEEN: list[str] = []
 # Each time the SDK tried to (re)authenticate: it does so on UNAUTHENTICATED or UNKNOWN.
 AUTH_REFRESHES: list[str] = []
 
-_aio_error_init = grpc.aio.AioRpcError.__init__
-
-
-def _recording_init(self: grpc.aio.AioRpcError, code: grpc.StatusCode, *args: Any, **kwargs: Any) -> None:
-    STATUS_SEEN.append(code.name)
-    _aio_error_init(self, code, *args, **kwargs)
-
-
-grpc.aio.AioRpcError.__init__ = _recording_init  # type: ignore[method-assign]
-
-
-def _patch_auth() -> None:
-    from flyte.remote._client.auth._authenticators import base
-
-    async def refresh_credentials(self: Any, creds_id: str | None = None) -> None:
-        AUTH_REFRESHES.append(type(self).__name__)
-        raise RuntimeError("the SDK tried to authenticate against the local Run service")
-
-    base.Authenticator.refresh_credentials = refresh_credentials  # type: ignore[method-assign]
-
-
-def step(results: dict[str, Any], name: str, fn: Any) -> Any:
-    """Run one SDK call; record its result or the error it raised."""
-    started = time.monotonic()
-    try:
-        value = fn()
-    except BaseException as exc:  # report everything, SystemExit included
-        results[name] = {
-            "ok": False,
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc(),
-            "seconds": round(time.monotonic() - started, 3),
-        }
-        return None
-    results[name] = {"ok": True, "seconds": round(time.monotonic() - started, 3)}
-    return value
+record_errors(grpc.aio.AioRpcError, STATUS_SEEN)
 
 
 def main() -> int:
@@ -76,7 +40,7 @@ def main() -> int:
     import flyte
     from flyte.remote import Run
 
-    _patch_auth()
+    refuse_sign_in(AUTH_REFRESHES)
     results: dict[str, Any] = {"flyte_version": flyte.__version__, "grpc_version": grpc.__version__}
 
     # No org: the SDK derives one from the endpoint ("127" for 127.0.0.1), which the service accepts.

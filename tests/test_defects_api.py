@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from conftest import LocalService
+from run_support import package_client  # noqa: F401 (a fixture)
 
 import flyte_run_widget as frw
 from flyte_run_widget import errors
@@ -29,12 +30,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
         yield svc
     finally:
         svc.stop()
-
-
-@pytest.fixture
-def client(service: LocalService) -> LocalService:
-    frw.init(service.endpoint, project="proj", domain="development")
-    return service
 
 
 def add(a: int, b: int = 2) -> int:

@@ -8,12 +8,12 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from conftest import FixedPortService, ServiceClient, python_task
 from flyteidl2.common import identifier_pb2 as ids
+from run_support import wait_until
 
 import flyte_run_widget as frw
 from flyte_run_widget import errors
@@ -34,15 +34,6 @@ COUNTER = (
 
 def _records(caplog: pytest.LogCaptureFixture, name: str, level: int, text: str) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == name and r.levelno == level and text in r.getMessage()]
-
-
-def _wait_until(predicate: object, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_the_package_is_silent_unless_logging_is_configured() -> None:
@@ -72,11 +63,11 @@ def test_a_widget_riding_out_a_restart_logs_the_reconnect(
     client.close()
     w = RunWidget(frw.Run.get(run.action.id.run.name))
     try:
-        assert _wait_until(lambda: w._logs.get(1) is not None and w._logs[1].total >= 5)
+        assert wait_until(lambda: w._logs.get(1) is not None and w._logs[1].total >= 5)
         fixed_service.kill()
-        assert _wait_until(lambda: w.connection["state"] == "reconnecting")
+        assert wait_until(lambda: w.connection["state"] == "reconnecting")
         fixed_service.start()
-        assert _wait_until(lambda: w.phase == "succeeded" and w.connection["state"] == "connected", 60)
+        assert wait_until(lambda: w.phase == "succeeded" and w.connection["state"] == "connected", 60)
     finally:
         w.close()
     name = run.action.id.run.name

@@ -19,6 +19,7 @@ from flyteidl2.common import identifier_pb2 as ids
 from flyteidl2.workflow import run_definition_pb2 as rd
 from ipykernel.comm.comm import BaseComm as KernelComm
 from mutation_support import stopped_on_sigxcpu
+from run_support import wait_until
 
 import flyte_run_widget as frw
 from flyte_run_widget.notebook.batches import AttemptLog
@@ -33,15 +34,6 @@ def gated(gate: str) -> str:
     while not os.path.exists(gate) and time.monotonic() < deadline:
         time.sleep(0.02)
     return "through"
-
-
-def _wait_until(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +65,7 @@ def running_widget(svc: LocalService, gate: Path) -> tuple[frw.Run, RunWidget]:
     frw.init(svc.endpoint, project="proj", domain="development")
     r = frw.run(gated, gate=str(gate))
     w = r.widget()
-    assert _wait_until(lambda: w.phase == "running"), w.phase
+    assert wait_until(lambda: w.phase == "running"), w.phase
     return r, w
 
 
@@ -105,7 +97,7 @@ def test_abort_clicked_while_a_cell_blocks_in_wait(svc, gate, kernel_comms):
 
     def clicker_main() -> None:
         routes.append(click(w, {"type": "abort", "reason": "stop it"}))
-        if not _wait_until(lambda: w.busy == "aborting" or w.phase == "aborted", timeout=15):
+        if not wait_until(lambda: w.busy == "aborting" or w.phase == "aborted", timeout=15):
             gate.touch()  # the click was not acted on: let the run end, so the test fails, not hangs
 
     clicker = threading.Thread(target=clicker_main)
@@ -116,7 +108,7 @@ def test_abort_clicked_while_a_cell_blocks_in_wait(svc, gate, kernel_comms):
         clicker.join(30)
     assert routes == ["shell-subshell"], "the message is still routed where ipykernel meant it to go"
     assert r.phase == "aborted"
-    assert _wait_until(lambda: w.phase == "aborted" and w.busy == "")
+    assert wait_until(lambda: w.phase == "aborted" and w.busy == "")
     assert w.error == {"kind": "ABORTED", "code": "", "message": "stop it"}
     assert "aborting" in busy and w.notice == ""
     # the same message later takes its normal path: handling it again changes nothing
@@ -127,9 +119,9 @@ def test_abort_clicked_while_a_cell_blocks_in_wait(svc, gate, kernel_comms):
 def test_wait_clicked_early_shows_waiting_until_the_end(svc, gate, kernel_comms):
     _r, w = running_widget(svc, gate)
     assert click(w, {"type": "wait"}) == "shell-subshell"
-    assert _wait_until(lambda: w.busy == "waiting")
+    assert wait_until(lambda: w.busy == "waiting")
     gate.touch()
-    assert _wait_until(lambda: w.phase == "succeeded" and w.busy == "")
+    assert wait_until(lambda: w.phase == "succeeded" and w.busy == "")
     assert w.error == {}
     w.close()
 
@@ -139,7 +131,7 @@ def test_other_messages_wait_for_their_normal_path(svc, gate, kernel_comms):
     busy = changes(w, "busy")
     sent: list[dict] = []
     w.send = lambda content, buffers=None: sent.append(content)
-    assert _wait_until(lambda: 1 in w._logs and w._logs[1].sent > 0), "the first line went out"
+    assert wait_until(lambda: 1 in w._logs and w._logs[1].sent > 0), "the first line went out"
     sent.clear()
     for data in (
         {"method": "custom", "content": {"type": "logs_request", "attempt": 1, "from": 0}},
@@ -154,7 +146,7 @@ def test_other_messages_wait_for_their_normal_path(svc, gate, kernel_comms):
     frw_loop_roundtrip()
     assert busy == [] and sent == [] and w.phase == "running"
     gate.touch()
-    assert _wait_until(lambda: w.phase == "succeeded")
+    assert wait_until(lambda: w.phase == "succeeded")
     w.close()
 
 
@@ -175,7 +167,7 @@ def test_two_clicks_abort_once_with_the_first_reason(svc, gate):
     busy = changes(w, "busy")
     w._on_frontend_msg(w, {"type": "abort"}, [])
     w._on_frontend_msg(w, {"type": "abort", "reason": "second click"}, [])
-    assert _wait_until(lambda: w.phase == "aborted" and w.busy == "")
+    assert wait_until(lambda: w.phase == "aborted" and w.busy == "")
     assert w.error["message"] == "Aborted from the notebook widget"
     assert busy[0] == "aborting" and busy[-1] == "" and w.notice == ""
     assert frw.Run.get(r.name).phase == "aborted"
@@ -185,7 +177,7 @@ def test_two_clicks_abort_once_with_the_first_reason(svc, gate):
 def test_an_empty_reason_is_the_default_one(svc, gate):
     _r, w = running_widget(svc, gate)
     w._on_frontend_msg(w, {"type": "abort", "reason": ""}, [])
-    assert _wait_until(lambda: w.phase == "aborted")
+    assert wait_until(lambda: w.phase == "aborted")
     assert w.error["message"] == "Aborted from the notebook widget"
     w.close()
 
@@ -193,7 +185,7 @@ def test_an_empty_reason_is_the_default_one(svc, gate):
 def test_abort_and_wait_on_a_finished_run_do_nothing(svc, gate):
     r, w = running_widget(svc, gate)
     gate.touch()
-    assert _wait_until(lambda: w.phase == "succeeded" and r.done())
+    assert wait_until(lambda: w.phase == "succeeded" and r.done())
     busy = changes(w, "busy")
     w._on_frontend_msg(w, {"type": "abort", "reason": "too late"}, [])
     w._on_frontend_msg(w, {"type": "wait"}, [])
@@ -214,15 +206,15 @@ def test_a_failed_abort_says_why_and_can_be_clicked_again(fixed_service: FixedPo
 
 def _failed_abort_then_retry(fixed_service: FixedPortService, r: frw.Run, w: RunWidget) -> None:
     try:
-        assert _wait_until(lambda: w.phase == "running"), w.phase
+        assert wait_until(lambda: w.phase == "running"), w.phase
         fixed_service.kill()
         w._on_frontend_msg(w, {"type": "abort", "reason": "first try"}, [])
-        assert _wait_until(lambda: w.notice != "", timeout=60)
+        assert wait_until(lambda: w.notice != "", timeout=60)
         assert w.notice.startswith("abort failed: cannot reach the Flyte Run service at ")
         assert w.busy == "" and w.phase == "running"
         fixed_service.start()
         w._on_frontend_msg(w, {"type": "abort", "reason": "second try"}, [])
-        assert _wait_until(lambda: w.phase == "aborted", timeout=60)
+        assert wait_until(lambda: w.phase == "aborted", timeout=60)
         assert w.error["message"] == "second try" and w.busy == ""
     finally:
         w.close()
@@ -259,7 +251,7 @@ def idle_widget() -> Iterator[tuple[RunWidget, list[dict]]]:
 def test_a_view_gets_the_lines_it_asks_for(idle_widget):
     w, sent = idle_widget
     w._on_frontend_msg(w, {"type": "logs_request", "attempt": 1, "from": 3}, [])
-    assert _wait_until(lambda: len(sent) == 1)
+    assert wait_until(lambda: len(sent) == 1)
     assert (sent[0]["attempt"], sent[0]["first"], sent[0]["texts"], sent[0]["done"]) == (
         1,
         3,

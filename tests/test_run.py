@@ -10,34 +10,17 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
+from run_support import add, package_client, sleepy  # noqa: F401 (a fixture)
 
 import flyte_run_widget as frw
 from flyte_run_widget.errors import RunFailedError, RunNotFoundError
 
 
-@pytest.fixture
-def client(service):
-    frw.init(service.endpoint, project="proj", domain="development")
-    return service
-
-
-def add(a: int, b: int = 2) -> int:
-    print(f"adding {a} and {b}")
-    return a + b
-
-
 def explode(message: str) -> None:
     print("about to fail")
     raise ValueError(message)
-
-
-def sleepy(seconds: float) -> str:
-    print("sleeping", flush=True)
-    time.sleep(seconds)
-    return "woke"
 
 
 def chatty(n: int) -> int:

@@ -9,16 +9,11 @@ import threading
 import time
 
 import pytest
+from run_support import package_client, wait_until  # noqa: F401 (a fixture)
 
 import flyte_run_widget as frw
 from flyte_run_widget.notebook import runs_table as rt
 from flyte_run_widget.notebook.run_rows import MAX_ROWS_PER_MESSAGE, Match, Row, RowTable, encode_rows
-
-
-@pytest.fixture
-def client(service):
-    frw.init(service.endpoint, project="proj", domain="development")
-    return service
 
 
 class Browser:
@@ -69,15 +64,6 @@ def browser(monkeypatch):
     return rec
 
 
-def _wait_until(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def quick(x: int) -> int:
     return x
 
@@ -94,19 +80,19 @@ def test_table_lists_then_follows_new_runs_and_phase_changes(client, browser, tm
         r.wait(quiet=True)
     table = frw.runs()
     try:
-        assert _wait_until(lambda: all(browser.phase(r.name) == "succeeded" for r in done))
+        assert wait_until(lambda: all(browser.phase(r.name) == "succeeded" for r in done))
         # A run started after the table was made arrives through WatchRuns and changes phase.
         gate = tmp_path / "go"
         new = frw.run(wait_for_file, path=str(gate))
-        assert _wait_until(lambda: browser.phase(new.name) == "running")
+        assert wait_until(lambda: browser.phase(new.name) == "running")
         row = table.rows[new.name]
         assert row.task == "wait_for_file" and row.start_ms > 0 and row.end_ms == 0 and row.user
         gate.touch()
-        assert _wait_until(lambda: browser.phase(new.name) == "succeeded")
+        assert wait_until(lambda: browser.phase(new.name) == "succeeded")
         assert table.rows[new.name].end_ms >= table.rows[new.name].start_ms
         # Changes only: WatchRuns re-sends every run in its snapshot, the view hears of the two
         # finished ones once (or again only in answer to a view's sync request).
-        assert _wait_until(lambda: table.grid.total == 3)
+        assert wait_until(lambda: table.grid.total == 3)
         for r in done:
             assert browser.sent_names().count(r.name) == 1, browser.messages
         assert set(browser.rows) == set(table.rows) == {*(r.name for r in done), new.name}
@@ -125,14 +111,14 @@ def test_phase_filter_and_limit(client, browser, tmp_path):
     try:
         # The two newest running runs; the finished one never matches.
         want = {running[1].name, running[2].name}
-        assert _wait_until(lambda: set(browser.rows) == want)
+        assert wait_until(lambda: set(browser.rows) == want)
         assert set(table.rows) == want
         # A run in the table that leaves the filter stays and shows its new phase.
         gates[2].touch()
-        assert _wait_until(lambda: browser.phase(running[2].name) == "succeeded")
+        assert wait_until(lambda: browser.phase(running[2].name) == "succeeded")
         # A newer running run pushes the oldest out (limit 2).
         extra = frw.run(wait_for_file, path=str(gates[0]))
-        assert _wait_until(lambda: set(browser.rows) == {running[2].name, extra.name})
+        assert wait_until(lambda: set(browser.rows) == {running[2].name, extra.name})
         assert finished.name not in browser.sent_names()
     finally:
         for g in gates:
@@ -147,12 +133,12 @@ def test_abort_selected_runs_together(client, browser, tmp_path):
         r.wait(quiet=True, wait_for="running")
     table = frw.runs()
     try:
-        assert _wait_until(lambda: all(browser.phase(r.name) == "running" for r in runs))
+        assert wait_until(lambda: all(browser.phase(r.name) == "running" for r in runs))
         # What "Yes, abort" sends; the kernel hears it on its main thread.
         table.grid._handle_custom_msg({"type": "abort", "names": [runs[0].name, runs[1].name]}, [])
-        assert _wait_until(lambda: browser.phase(runs[0].name) == browser.phase(runs[1].name) == "aborted")
+        assert wait_until(lambda: browser.phase(runs[0].name) == browser.phase(runs[1].name) == "aborted")
         assert [frw.Run.get(r.name).phase for r in runs] == ["aborted", "aborted", "running"]
-        assert _wait_until(lambda: table.grid.busy == "")
+        assert wait_until(lambda: table.grid.busy == "")
         assert table.grid.notice == ""
     finally:
         gate.touch()
@@ -164,12 +150,12 @@ def test_clicking_a_row_opens_the_run_widget_below(client, browser):
     r.wait(quiet=True)
     table = frw.runs()
     try:
-        assert _wait_until(lambda: r.name in browser.rows)
+        assert wait_until(lambda: r.name in browser.rows)
         table.grid._handle_custom_msg({"type": "open", "name": r.name}, [])
         assert len(table.children) == 2 and table.grid.opened == r.name
         detail = table.children[1]
         assert isinstance(detail, frw.RunWidget) and detail.run.name == r.name
-        assert _wait_until(lambda: detail.outputs == "o0 = 7")
+        assert wait_until(lambda: detail.outputs == "o0 = 7")
         # The open run again closes it.
         table.grid._handle_custom_msg({"type": "open", "name": r.name}, [])
         assert list(table.children) == [table.grid] and table.grid.opened == ""
@@ -187,12 +173,12 @@ def test_after_a_reconnect_the_table_sends_only_what_changed(fixed_service, brow
         r.wait(quiet=True)
     table = frw.runs()
     try:
-        assert _wait_until(lambda: {r.name for r in done} <= set(browser.rows))
+        assert wait_until(lambda: {r.name for r in done} <= set(browser.rows))
         fixed_service.kill()
         fixed_service.start()
         # WatchRuns starts again with every run of the project: only the new one goes out.
         new = frw.run(quick, x=9)
-        assert _wait_until(lambda: browser.phase(new.name) == "succeeded", timeout=60)
+        assert wait_until(lambda: browser.phase(new.name) == "succeeded", timeout=60)
         assert table.grid.connection["state"] == "connected"
         for r in done:
             assert browser.sent_names().count(r.name) == 1, browser.messages
@@ -206,10 +192,10 @@ def test_a_view_that_starts_late_gets_every_row(client, browser):
         r.wait(quiet=True)
     table = frw.runs()
     try:
-        assert _wait_until(lambda: table.grid.total == 3)
+        assert wait_until(lambda: table.grid.total == 3)
         browser.rows.clear()  # a new page: nothing held
         table.grid._handle_custom_msg({"type": "sync"}, [])
-        assert _wait_until(lambda: set(browser.rows) == {r.name for r in runs})
+        assert wait_until(lambda: set(browser.rows) == {r.name for r in runs})
         assert browser.messages[-1]["reset"] is True
     finally:
         table.close()
@@ -230,7 +216,7 @@ def test_listall_in_a_cell_is_the_same_table_with_an_escaped_snapshot(client, br
         html = data["text/html"]
         assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
         assert all(r.name in html and r.name in data["text/plain"] for r in runs)
-        assert _wait_until(lambda: set(browser.rows) == {r.name for r in runs})
+        assert wait_until(lambda: set(browser.rows) == {r.name for r in runs})
         # Still an iterator, as before.
         assert sorted(r.name for r in frw.Run.listall(limit=10)) == sorted(r.name for r in runs)
     finally:
@@ -308,6 +294,6 @@ def test_the_newest_page_is_listed_before_the_call_returns_the_rest_after(client
     table = frw.runs()
     try:
         assert runs[-1].name in table.rows  # before frw.runs() returned: the newest
-        assert _wait_until(lambda: set(browser.rows) == {r.name for r in runs})
+        assert wait_until(lambda: set(browser.rows) == {r.name for r in runs})
     finally:
         table.close()

@@ -4,13 +4,13 @@ package's client, configured from ``flyte.init``. Local runs and the switch keep
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 from conftest import ServiceClient, python_task
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
+from run_support import wait_until
 from sdk_env import clean_slate, require_flyte, sdk_run
 
 import flyte_run_widget as frw
@@ -28,15 +28,6 @@ for i in range({n}):
     print(f"sdk line {{i}}", flush=True)
     time.sleep({delay})
 """
-
-
-def _wait_until(predicate: Any, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture
@@ -91,9 +82,9 @@ def test_run_as_last_expression_is_the_widget_and_abort_aborts(shell, sdk, servi
     assert get_client().config.endpoint.target == service.endpoint
 
     log = widget._logs
-    assert _wait_until(lambda: widget.phase == "running" and 1 in log and log[1].total > 5)
+    assert wait_until(lambda: widget.phase == "running" and 1 in log and log[1].total > 5)
     widget._on_frontend_msg(widget, {"type": "abort", "reason": "clicked"}, [])
-    assert _wait_until(lambda: widget.phase == "aborted")
+    assert wait_until(lambda: widget.phase == "aborted")
     assert frw.Run.get(run.name).phase == "aborted"
 
 
@@ -106,7 +97,7 @@ def test_action_through_display_is_the_widget_and_shows_outputs(shell, sdk) -> N
     bundle = _displayed(action)
     widget = sdk_display.widget_for(action)
     assert bundle[VIEW]["model_id"] == widget.model_id
-    assert _wait_until(lambda: widget.phase == "succeeded" and widget.outputs)
+    assert wait_until(lambda: widget.phase == "succeeded" and widget.outputs)
     assert widget.outputs == "o0 = 42"
 
 

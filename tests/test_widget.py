@@ -10,16 +10,11 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from run_support import package_client, wait_until  # noqa: F401 (a fixture)
 
 import flyte_run_widget as frw
 from flyte_run_widget.notebook import batches as batches_mod
 from flyte_run_widget.remote.log_lines import Columns, decode_batch, encode_batch
-
-
-@pytest.fixture
-def client(service):
-    frw.init(service.endpoint, project="proj", domain="development")
-    return service
 
 
 @pytest.fixture
@@ -30,15 +25,6 @@ def recorder(monkeypatch):
     rec = Recorder()
     monkeypatch.setattr(frw.RunWidget, "send", lambda self, content, buffers=None: rec(content, buffers))
     return rec
-
-
-def _wait_until(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 class Recorder:
@@ -98,12 +84,12 @@ def test_traits_follow_the_phases(client, tmp_path):
     r = frw.run(wait_for_file, path=str(gate))
     w = r.widget()
     # The task cannot end before the gate opens, so the widget must show it running first.
-    assert _wait_until(lambda: w.phase == "running")
+    assert wait_until(lambda: w.phase == "running")
     assert w.raw_phase == 4 and w.end_ms == 0 and w.outputs == ""
     seen = []
     w.observe(lambda change: seen.append(change["new"]), names="phase")
     gate.touch()
-    assert _wait_until(lambda: w.phase == "succeeded" and w.outputs)
+    assert wait_until(lambda: w.phase == "succeeded" and w.outputs)
     assert seen == ["succeeded"]
     assert w.raw_phase == 5 and w.attempts == 1 and w.log_attempts == [1]
     assert 0 < w.start_ms <= w.end_ms and w.run_name == r.name and w.run_url == r.url
@@ -120,7 +106,7 @@ def test_log_batches_are_bounded_and_complete(client, recorder):
     # ones, by design (test_bounded_buffer_and_replay_for_a_late_view).
     w = frw.RunWidget(r, max_lines=n + 100)
     rec = recorder
-    assert _wait_until(lambda: any(m.get("done") for m in rec.messages), timeout=60)
+    assert wait_until(lambda: any(m.get("done") for m in rec.messages), timeout=60)
     user = [line[2] for line in rec.lines() if line[1] != 2]
     assert user == [f"line {i} <script>alert(1)</script>" for i in range(n)]
     assert all(len(m["lines"]) <= batches_mod.MAX_BATCH_LINES for m in rec.messages)
@@ -133,7 +119,7 @@ def test_bounded_buffer_and_replay_for_a_late_view(client, recorder):
     r = frw.run(chatty, n=3000)
     w = frw.RunWidget(r, max_lines=1000)
     rec = recorder
-    assert _wait_until(lambda: any(m.get("done") for m in rec.messages), timeout=60)
+    assert wait_until(lambda: any(m.get("done") for m in rec.messages), timeout=60)
     log = w._logs[1]
     assert log.held == 1000 and log.total > 3000
     # Live batches may skip lines the buffer dropped before a flush, never the last 1000.
@@ -150,16 +136,16 @@ def test_bounded_buffer_and_replay_for_a_late_view(client, recorder):
 def test_abort_from_the_widget_once(client):
     r = frw.run(steps, n=600, delay=0.1)
     w = r.widget()
-    assert _wait_until(lambda: w.phase == "running")
+    assert wait_until(lambda: w.phase == "running")
     w._on_frontend_msg(w, {"type": "abort", "reason": "clicked"}, [])
     w._on_frontend_msg(w, {"type": "abort", "reason": "clicked twice"}, [])
-    assert _wait_until(lambda: w.busy == "aborting" or w.phase == "aborted")
-    assert _wait_until(lambda: w.phase == "aborted", timeout=30)
+    assert wait_until(lambda: w.busy == "aborting" or w.phase == "aborted")
+    assert wait_until(lambda: w.phase == "aborted", timeout=30)
     assert w.busy == "" and w.error["kind"] == "ABORTED" and w.error["message"] == "clicked"
     assert frw.Run.get(r.name).phase == "aborted"
     # Once every background task of the widget has ended, each AbortRun it sent has been
     # answered, so the service has logged it: the second click sent none.
-    assert _wait_until(lambda: not w._tasks)
+    assert wait_until(lambda: not w._tasks)
     requests = client.log_path.read_text().count(f"abort of run {r.name} requested")
     assert requests == 1, f"the widget sent AbortRun {requests} times"
     w.close()
@@ -171,7 +157,7 @@ def test_failed_run_shows_its_error(client):
 
     r = frw.run(boom)
     w = r.widget()
-    assert _wait_until(lambda: w.phase == "failed")
+    assert wait_until(lambda: w.phase == "failed")
     assert w.error["kind"] == "USER" and w.error["code"] == "RuntimeError"
     assert "kaput <b>bold</b>" in w.error["message"]
     html = w.static_html()
@@ -182,18 +168,18 @@ def test_failed_run_shows_its_error(client):
 def test_close_stops_the_watchers(client):
     r = frw.run(steps, n=600, delay=0.1)
     w = r.widget()
-    assert _wait_until(lambda: w.phase == "running")
+    assert wait_until(lambda: w.phase == "running")
     tasks = list(w._tasks)
     assert tasks
     w.close()
-    assert _wait_until(lambda: all(t.done() for t in tasks))
+    assert wait_until(lambda: all(t.done() for t in tasks))
     r.abort()
 
 
 def test_static_bundle_is_escaped_and_has_text(client):
     r = frw.run(chatty, n=3)
     w = r.widget()
-    assert _wait_until(lambda: w.phase == "succeeded" and w._logs and w._logs[1].done)
+    assert wait_until(lambda: w.phase == "succeeded" and w._logs and w._logs[1].done)
     data = w._repr_mimebundle_()[0] if isinstance(w._repr_mimebundle_(), tuple) else w._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in data
     assert data["text/plain"] == repr(r)
@@ -206,7 +192,7 @@ def test_a_flyte_sdk_run_is_accepted(client):
     sdk_like = SimpleNamespace(pb2=r.pb2)
     w = frw.RunWidget(sdk_like)
     assert w.run_name == r.name
-    assert _wait_until(lambda: w.phase == "succeeded")
+    assert wait_until(lambda: w.phase == "succeeded")
     w.close()
     with pytest.raises(TypeError, match=r"flyte\.remote\.Run"):
         frw.RunWidget(object())

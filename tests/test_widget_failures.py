@@ -11,15 +11,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from run_support import package_client, wait_until  # noqa: F401 (a fixture)
 
 import flyte_run_widget as frw
 from flyte_run_widget.notebook import widget as widget_mod
-
-
-@pytest.fixture
-def client(service: Any) -> Any:
-    frw.init(service.endpoint, project="proj", domain="development")
-    return service
 
 
 @pytest.fixture
@@ -36,15 +31,6 @@ def _raise(*_args: Any, **_kwargs: Any) -> Any:
     raise Injected("injected failure <b>x</b>")
 
 
-def _wait_until(predicate: Any, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def steps(n: int, delay: float) -> int:
     for i in range(n):
         print(f"step {i}", flush=True)
@@ -53,7 +39,7 @@ def steps(n: int, delay: float) -> int:
 
 
 def _assert_reported(w: Any, caplog: pytest.LogCaptureFixture, job: str) -> None:
-    assert _wait_until(lambda: job in w.notice), f"no notice about {job!r}: {w.notice!r}"
+    assert wait_until(lambda: job in w.notice), f"no notice about {job!r}: {w.notice!r}"
     assert "Injected: injected failure <b>x</b>" in w.notice
     records = [
         r
@@ -86,7 +72,7 @@ def test_a_failed_log_tailer_is_shown_and_logged(
     w = frw.RunWidget(r)
     try:
         _assert_reported(w, caplog_widget, "following the logs of attempt 1")
-        assert _wait_until(lambda: w.phase == "succeeded")  # the rest of the widget goes on
+        assert wait_until(lambda: w.phase == "succeeded")  # the rest of the widget goes on
         assert not w._logs[1].done, "an interrupted log is not called complete"
     finally:
         w.close()
@@ -111,11 +97,11 @@ def test_a_failed_abort_is_shown_and_logged(
     r = frw.run(steps, n=600, delay=0.1)
     w = frw.RunWidget(r)
     try:
-        assert _wait_until(lambda: w.phase == "running")
+        assert wait_until(lambda: w.phase == "running")
         monkeypatch.setattr(r, "abort", SimpleNamespace(aio=_raise))
         w._on_frontend_msg(w, {"type": "abort", "reason": "clicked"}, [])
         _assert_reported(w, caplog_widget, "aborting the run")
-        assert _wait_until(lambda: w.busy == ""), "the Abort button is usable again"
+        assert wait_until(lambda: w.busy == ""), "the Abort button is usable again"
     finally:
         w.close()
         monkeypatch.undo()
@@ -130,7 +116,7 @@ def test_a_failed_answer_to_the_view_is_shown_and_logged(
     sent: list[dict[str, Any]] = []
     w.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
     try:
-        assert _wait_until(lambda: any(m.get("done") for m in sent))
+        assert wait_until(lambda: any(m.get("done") for m in sent))
         monkeypatch.setattr(widget_mod, "chunks", _raise)
         w._on_frontend_msg(w, {"type": "logs_request", "attempt": 1, "from": 0}, [])
         _assert_reported(w, caplog_widget, "answering a 'logs_request' message from the view")
