@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import ssl
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -125,6 +128,28 @@ def test_device_flow_approved_through_the_cli(auth_service: AuthService, tmp_pat
     assert get_client()._tokens.requests >= 2  # type: ignore[union-attr]  # the start, then polls
 
 
+def _refused(service: AuthService, token: str) -> bool:
+    """Whether the service refuses ``token`` on a Connect call (401), as it does every RPC."""
+    request = urllib.request.Request(
+        f"https://{service.endpoint}/flyteidl2.workflow.RunService/ListRuns",
+        data=b"{}",
+        headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
+    )
+    context = ssl.create_default_context(cafile=str(service.cert))
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30):
+            return False
+    except urllib.error.HTTPError as e:
+        return e.code == 401
+
+
+def _wait_until_refused(service: AuthService, token: str) -> None:
+    deadline = time.monotonic() + 60
+    while not _refused(service, token):
+        assert time.monotonic() < deadline, "the service still takes a token past its life"
+        time.sleep(0.1)
+
+
 @pytest.mark.token_ttl(10)
 def test_fifty_streams_across_an_expiry_make_one_token_request_and_lose_nothing(
     auth_service: AuthService,
@@ -172,6 +197,9 @@ def test_fifty_streams_across_an_expiry_make_one_token_request_and_lose_nothing(
     token = tokens._token
     assert token is not None
     token.renew_at = None  # the client no longer renews it by itself
+    # The service counts the token's life from its issue, a little after the client sent for it
+    # (much later under load): the streams start only once the service refuses it.
+    _wait_until_refused(auth_service, token.value)
     before, seen, after, results = _loop.submit(fifty(0.2)).result(180)
     assert seen == [before + 1] * 50 and after == before + 1
     assert all(_task_lines(r) == expected for r in results)
