@@ -69,6 +69,15 @@ def changed_actions(
     return [_change(r) for r in rows]
 
 
+def changes_of(store: Store, run: str, names: set[str]) -> list[Change]:
+    """The actions ``names`` of ``run`` as they are now (the parents a change feed resends)."""
+    if not names:
+        return []
+    marks = ",".join("?" * len(names))
+    rows = store.db.execute(_CHANGE + f" WHERE run = ? AND name IN ({marks})", [run, *names]).fetchall()
+    return [_change(r) for r in rows]
+
+
 def children_phase_counts(store: Store, run: str) -> dict[str, dict[int, int]]:
     counts: dict[str, dict[int, int]] = defaultdict(dict)
     rows = store.db.execute(
