@@ -15,8 +15,7 @@ from ..common import phase as phases
 from . import faults
 from .hub import tree_key
 from .listing import _offset, _phase_value
-from .store import ROOT_ACTION
-from .tree_store import changed_actions, changes_of, children_phase_counts, list_actions, open_subtree
+from .tree_store import all_final, children_phase_counts, feed_rows, feed_rows_of, list_actions
 from .tree_wire import enriched_bytes, response_bytes
 
 if TYPE_CHECKING:
@@ -99,20 +98,20 @@ class ActionTreeCalls:
         while True:
             event = self.hub.waiter(tree_key(run))  # before reading, so no change is missed
             counts = children_phase_counts(self.store, run)
-            while changes := changed_actions(self.store, run, seq, READ_PAGE):
-                seq = changes[-1].seq
-                latest = {c.name: c for c in changes}
-                parents = {c.parent for c in changes if c.parent and c.parent not in latest}
-                for parent in changes_of(self.store, run, parents):
-                    latest[parent.name] = parent
+            while rows := feed_rows(self.store, run, seq, READ_PAGE):
+                seq = rows[-1][0]
+                latest = {r[1]: r for r in rows}
+                parents = {r[2] for r in rows if r[2] and r[2] not in latest}
+                for r in feed_rows_of(self.store, run, parents):
+                    latest[r[1]] = r
                 batch = [
-                    enriched_bytes(c.summary, flt.meets(c.parent, c.phase), counts.get(c.name))
-                    for c in latest.values()
+                    enriched_bytes(summary, flt.meets(parent, phase), counts.get(name))
+                    for _, name, parent, phase, summary in latest.values()
                 ]
                 for start in range(0, len(batch), BATCH):
                     yield response_bytes(batch[start : start + BATCH])
             root = self.store.get_run(run)
             final = root is not None and phases.is_terminal(root.details.status.phase)
-            if final and not open_subtree(self.store, run, ROOT_ACTION):
+            if final and all_final(self.store, run):
                 return
             await self.hub.wait(event, timeout=30)
