@@ -196,6 +196,16 @@ def attribute(trace: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def traced(trace: dict[str, Any]) -> str:
+    if not trace:
+        return ""
+    return (
+        f"; traced, the longest task: {trace['wall_ms']:g} ms wall, {trace['thread_cpu_ms']:g} ms of it on the"
+        f" main thread's CPU (script {trace['script']:g}, style {trace['style']:g}, layout {trace['layout']:g},"
+        f" paint {trace['paint']:g}, GC {trace['gc']:g} ms wall)"
+    )
+
+
 def longest_task(batches: list[list[dict[str, Any]]], gap_ms: float) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -315,7 +325,8 @@ def main() -> None:
             baseline="full tree every 2 s into the same view",
             baseline_value=float(polled["longest"]),
             target=("<=", 50.0, "value"),
-            note="longtask entries exist only for tasks >= 50 ms: 0 means none",
+            note="longtask entries exist only for tasks >= 50 ms: 0 means none"
+            + traced(watch.get("trace", {})),
         ),
     ]
     extra = {"children": n, "run_seconds": round(took, 1), "longest_task_trace": watch.get("trace", {})}
