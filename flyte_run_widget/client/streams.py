@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import aclosing
+from typing import Any
 
 from flyteidl2.common import identifier_pb2
 from flyteidl2.logs.dataplane import payload_pb2
@@ -88,6 +90,47 @@ def _action_label(action_id: identifier_pb2.ActionIdentifier) -> str:
     return f"run {action_id.run.name!r}"
 
 
+async def resubscribing(
+    client: Client,
+    method: str,
+    request: Any,
+    what: str,
+    on_connection: ConnectionCallback | None,
+    patience: int | None,
+    complete: Callable[[], bool],
+    early: str,
+) -> AsyncGenerator[Any, None]:
+    """The responses of the server stream ``method``, subscribed again with backoff whenever it
+    drops, or ends while ``complete()`` is False (``early`` says why, as the error). After
+    ``patience`` failures in a row (None: never) the last error is raised; any other service
+    error is raised at once. Each new subscription repeats what the service sends first (a
+    snapshot): the caller merges or skips."""
+    backoff = _Backoff(what, patience)
+    reconnecting = False
+    while True:
+        try:
+            async for resp in client.stream(method, request, what=what):
+                if reconnecting:
+                    reconnecting = False
+                    _reconnected(on_connection, what)
+                backoff.ok()
+                yield resp
+            if complete():
+                return
+            error: Exception = ServiceUnavailableError(early, code="UNAVAILABLE")
+        except asyncio.CancelledError:
+            if not _closed_under_us():
+                raise
+            logger.debug("%s: another stream reconnected the channel; subscribing again", what)
+            continue
+        except ServiceUnavailableError as e:
+            error = e
+        reconnecting = True
+        _notify(on_connection, "reconnecting", str(error))
+        await backoff.fail(error)
+        await _reconnect(client, what)
+
+
 async def follow_action(
     client: Client,
     action_id: identifier_pb2.ActionIdentifier,
@@ -97,33 +140,22 @@ async def follow_action(
     """Yield action details from WatchActionDetails until a terminal phase, re-subscribing when
     the stream drops or ends early; after ``patience`` failures in a row (None: never) the
     last error is raised."""
-    what = _action_label(action_id)
-    backoff = _Backoff(what, patience)
     req = run_service_pb2.WatchActionDetailsRequest(action_id=action_id)
-    reconnecting = False
-    while True:
-        try:
-            async for resp in client.stream("WatchActionDetails", req, what=what):
-                if reconnecting:
-                    reconnecting = False
-                    _reconnected(on_connection, what)
-                backoff.ok()
-                yield resp.details
-                if is_terminal(resp.details.status.phase):
-                    return
-            why = "the service closed the stream before the run finished"
-            error: Exception = ServiceUnavailableError(why, code="UNAVAILABLE")
-        except asyncio.CancelledError:
-            if not _closed_under_us():
-                raise
-            logger.debug("%s: another stream reconnected the channel; subscribing again", what)
-            continue
-        except ServiceUnavailableError as e:
-            why, error = str(e), e
-        reconnecting = True
-        _notify(on_connection, "reconnecting", why)
-        await backoff.fail(error)
-        await _reconnect(client, what)
+    stream = resubscribing(
+        client,
+        "WatchActionDetails",
+        req,
+        _action_label(action_id),
+        on_connection,
+        patience,
+        complete=lambda: False,  # it ends with the terminal phase, below
+        early="the service closed the stream before the run finished",
+    )
+    async with aclosing(stream):
+        async for resp in stream:
+            yield resp.details
+            if is_terminal(resp.details.status.phase):
+                return
 
 
 LogBatch = Sequence[payload_pb2.LogLine]
@@ -212,44 +244,31 @@ async def follow_actions(
     subscribed again (its snapshot repeats what is known: the caller merges). A service without
     WatchActions (UNIMPLEMENTED) is listed with ListActions every ``poll_interval`` seconds."""
     what = f"actions of run {run_id.name!r}"
-    backoff = _Backoff(what, patience)
-    req = run_service_pb2.WatchActionsRequest(run_id=run_id)
-    reconnecting = False
     root_done = False
-    while True:
-        try:
-            async for resp in client.stream("WatchActions", req, what=what):
-                if reconnecting:
-                    reconnecting = False
-                    _reconnected(on_connection, what)
-                backoff.ok()
+    stream = resubscribing(
+        client,
+        "WatchActions",
+        run_service_pb2.WatchActionsRequest(run_id=run_id),
+        what,
+        on_connection,
+        patience,
+        complete=lambda: root_done,
+        early="the service closed the stream before the run finished",
+    )
+    try:
+        async with aclosing(stream):
+            async for resp in stream:
                 batch = list(resp.enriched_actions)
                 root_done = root_done or any(
                     not e.action.metadata.parent and is_terminal(e.action.status.phase) for e in batch
                 )
                 yield batch
-            if root_done:
-                return
-            error: Exception = ServiceUnavailableError(
-                "the service closed the stream before the run finished", code="UNAVAILABLE"
-            )
-        except asyncio.CancelledError:
-            if not _closed_under_us():
-                raise
-            continue
-        except ServiceUnavailableError as e:
-            error = e
-        except ServiceError as e:
-            if e.code != "UNIMPLEMENTED":
-                raise
-            logger.info("%s: the service has no WatchActions; listing every %g s", what, poll_interval)
-            async for batch in _poll_actions(client, run_id, what, poll_interval):
-                yield batch
-            return
-        reconnecting = True
-        _notify(on_connection, "reconnecting", str(error))
-        await backoff.fail(error)
-        await _reconnect(client, what)
+    except ServiceError as e:
+        if e.code != "UNIMPLEMENTED":
+            raise
+        logger.info("%s: the service has no WatchActions; listing every %g s", what, poll_interval)
+        async for batch in _poll_actions(client, run_id, what, poll_interval):
+            yield batch
 
 
 async def _poll_actions(

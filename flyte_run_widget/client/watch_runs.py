@@ -10,18 +10,14 @@ and compares (``notebook/run_rows.py`` does).
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 
 from flyteidl2.common import identifier_pb2
 from flyteidl2.workflow import run_definition_pb2, run_service_pb2
 
-from ..errors import ServiceUnavailableError
 from .rpc import Client
-from .streams import ConnectionCallback, _Backoff, _closed_under_us, _notify, _reconnect, _reconnected
-
-logger = logging.getLogger(__name__)
+from .streams import ConnectionCallback, resubscribing
 
 
 async def follow_runs(
@@ -33,32 +29,20 @@ async def follow_runs(
     caller iterates; a dropped stream is subscribed again with backoff (``patience`` failures in
     a row, None: never give up)."""
     cfg = client.config
-    what = f"the runs of project {cfg.project!r}"
     req = run_service_pb2.WatchRunsRequest(
         project_id=identifier_pb2.ProjectIdentifier(organization=cfg.org, domain=cfg.domain, name=cfg.project)
     )
-    backoff = _Backoff(what, patience)
-    reconnecting = False
-    while True:
-        try:
-            async for resp in client.stream("WatchRuns", req, what=what):
-                if reconnecting:
-                    reconnecting = False
-                    _reconnected(on_connection, what)
-                backoff.ok()
-                if resp.runs:
-                    yield resp.runs
-            # The service never ends this stream on its own: it went away.
-            error: Exception = ServiceUnavailableError("the service closed the stream", code="UNAVAILABLE")
-            why = str(error)
-        except asyncio.CancelledError:
-            if not _closed_under_us():
-                raise
-            logger.debug("%s: another stream reconnected the channel; subscribing again", what)
-            continue
-        except ServiceUnavailableError as e:
-            why, error = str(e), e
-        reconnecting = True
-        _notify(on_connection, "reconnecting", why)
-        await backoff.fail(error)
-        await _reconnect(client, what)
+    stream = resubscribing(
+        client,
+        "WatchRuns",
+        req,
+        f"the runs of project {cfg.project!r}",
+        on_connection,
+        patience,
+        complete=lambda: False,  # the service never ends this stream on its own: it went away
+        early="the service closed the stream",
+    )
+    async with aclosing(stream):
+        async for resp in stream:
+            if resp.runs:
+                yield resp.runs

@@ -69,31 +69,61 @@ class ActionTree:
 
     def merge_action(self, action: run_definition_pb2.Action) -> bool:
         """Take what the message holds. The flyte backend's watch updates fill only id, parent
-        and phase, so an empty field never erases what an earlier message or details said."""
-        row = self.row(action.id.name)
+        and phase, so an empty field never erases what an earlier message or details said.
+        Run for every action of a snapshot (10,000 and more): plain comparisons, no tuples or
+        protobuf helper calls."""
+        rows = self.rows
+        name = action.id.name
+        row = rows.get(name)
+        if row is None:
+            row = self.row(name)
         node = self.nodes[row]
         meta, status = action.metadata, action.status
-        ident = (node.parent, node.group, node.task)
-        if meta.parent and node.parent == -1:
-            node.parent = self.row(meta.parent)
-            self.nodes[node.parent].children.append(row)
-            node = self.nodes[row]
-        node.group = meta.group or node.group
+        ident = False
+        parent = meta.parent
+        if parent and node.parent == -1:
+            up = rows.get(parent)
+            if up is None:
+                up = self.row(parent)
+            node.parent = up
+            self.nodes[up].children.append(row)
+            ident = True
+        group = meta.group
+        if group and group != node.group:
+            node.group = group
+            ident = True
         if meta.HasField("task"):
-            node.task = meta.task.short_name or meta.task.id.name or node.task
+            task = meta.task.short_name or meta.task.id.name
+            if task and task != node.task:
+                node.task = task
+                ident = True
             node.detailed = True
-        state = (node.phase, node.start_ms, node.end_ms, node.attempts)
-        node.phase = int(status.phase) or node.phase
+        state = False
+        phase = status.phase
+        if phase and phase != node.phase:
+            node.phase = phase
+            state = True
         if status.HasField("start_time"):
-            node.start_ms = float(status.start_time.ToMilliseconds())
+            ts = status.start_time
+            ms = float(ts.seconds * 1000 + ts.nanos // 1_000_000)
+            if ms != node.start_ms:
+                node.start_ms = ms
+                state = True
         if status.HasField("end_time"):
-            node.end_ms = float(status.end_time.ToMilliseconds())
-        node.attempts = int(status.attempts) or node.attempts
-        if (node.parent, node.group, node.task) != ident:
+            ts = status.end_time
+            ms = float(ts.seconds * 1000 + ts.nanos // 1_000_000)
+            if ms != node.end_ms:
+                node.end_ms = ms
+                state = True
+        attempts = status.attempts
+        if attempts and attempts != node.attempts:
+            node.attempts = attempts
+            state = True
+        if ident:
             self._ident.add(row)
-        if (node.phase, node.start_ms, node.end_ms, node.attempts) != state:
+        if state:
             self._state.add(row)
-        return row in self._ident or row in self._state
+        return ident or state or row in self._ident or row in self._state
 
     def merge_details(self, details: run_definition_pb2.ActionDetails) -> bool:
         return self.merge_action(

@@ -9,15 +9,14 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from flyteidl2.common import list_pb2
-from flyteidl2.workflow import run_definition_pb2 as rd
 from flyteidl2.workflow import run_service_pb2 as rs
 
 from ..common import phase as phases
 from . import faults
 from .hub import tree_key
 from .listing import _offset, _phase_value
-from .store import ROOT_ACTION
-from .tree_store import changed_actions, children_phase_counts, list_actions, open_subtree
+from .tree_store import all_final, children_phase_counts, feed_rows, feed_rows_of, list_actions
+from .tree_wire import enriched_bytes, response_bytes
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -25,6 +24,9 @@ if TYPE_CHECKING:
 
 #: Actions per ListActions page and per WatchActions message at most (as the flyte backend).
 BATCH = 100
+#: Changed actions read from the store at once while WatchActions catches up (then sent BATCH
+#: per message): fewer queries for a snapshot of thousands.
+READ_PAGE = 1000
 _F = list_pb2.Filter
 
 
@@ -53,10 +55,10 @@ class ActionFilter:
                     " (EQUAL, VALUE_IN, NOT_EQUAL)"
                 )
 
-    def meets(self, action: rd.Action) -> bool:
-        phase = int(action.status.phase)
+    def meets(self, parent: str, phase: int) -> bool:
+        """Whether an action with this parent and phase passes the filters."""
         return (
-            (self.parent is None or action.metadata.parent == self.parent)
+            (self.parent is None or parent == self.parent)
             and (not self.phases or phase in self.phases)
             and phase not in self.not_phases
         )
@@ -84,11 +86,11 @@ class ActionTreeCalls:
         return rs.ListActionsResponse(actions=actions[:limit], token=token)
 
     @faults.streaming
-    async def WatchActions(
-        self, request: rs.WatchActionsRequest, context: Any
-    ) -> AsyncIterator[rs.WatchActionsResponse]:
+    async def WatchActions(self, request: rs.WatchActionsRequest, context: Any) -> AsyncIterator[bytes]:
         """Every action as it is now in messages of at most BATCH, then the actions that change
-        (with their parents, whose children's counts changed); ends once every action is final."""
+        (with their parents, whose children's counts changed); ends once every action is final.
+        Messages are serialised WatchActionsResponses written from the stored summaries
+        (``tree_wire``): no protobuf message is built per action."""
         row = self.find(request.run_id)
         run = row.name
         flt = ActionFilter(list(request.filter))
@@ -96,35 +98,20 @@ class ActionTreeCalls:
         while True:
             event = self.hub.waiter(tree_key(run))  # before reading, so no change is missed
             counts = children_phase_counts(self.store, run)
-            while changes := changed_actions(self.store, run, seq, BATCH):
-                seq = changes[-1].seq
-                actions = {c.name: c.action() for c in changes}
-                parents = {c.parent for c in changes if c.parent and c.parent not in actions}
-                for parent in self._summaries(run, parents):
-                    actions[parent.id.name] = parent
-                batch = [self._enriched(a, flt, counts) for a in actions.values()]
+            while rows := feed_rows(self.store, run, seq, READ_PAGE):
+                seq = rows[-1][0]
+                latest = {r[1]: r for r in rows}
+                parents = {r[2] for r in rows if r[2] and r[2] not in latest}
+                for r in feed_rows_of(self.store, run, parents):
+                    latest[r[1]] = r
+                batch = [
+                    enriched_bytes(summary, flt.meets(parent, phase), counts.get(name))
+                    for _, name, parent, phase, summary in latest.values()
+                ]
                 for start in range(0, len(batch), BATCH):
-                    yield rs.WatchActionsResponse(enriched_actions=batch[start : start + BATCH])
+                    yield response_bytes(batch[start : start + BATCH])
             root = self.store.get_run(run)
             final = root is not None and phases.is_terminal(root.details.status.phase)
-            if final and not open_subtree(self.store, run, ROOT_ACTION):
+            if final and all_final(self.store, run):
                 return
             await self.hub.wait(event, timeout=30)
-
-    def _summaries(self, run: str, names: set[str]) -> list[rd.Action]:
-        if not names:
-            return []
-        marks = ",".join("?" * len(names))
-        rows = self.store.db.execute(
-            f"SELECT summary FROM actions WHERE run = ? AND name IN ({marks})", [run, *names]
-        ).fetchall()
-        return [rd.Action.FromString(r[0]) for r in rows]
-
-    @staticmethod
-    def _enriched(
-        action: rd.Action, flt: ActionFilter, counts: dict[str, dict[int, int]]
-    ) -> rd.EnrichedAction:
-        enriched = rd.EnrichedAction(action=action, meets_filter=flt.meets(action))
-        for phase, count in counts.get(action.id.name, {}).items():
-            enriched.children_phase_counts[phase] = count
-        return enriched

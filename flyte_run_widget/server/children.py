@@ -63,7 +63,12 @@ class ChildQueue:
 
     def abort_queued(self, run: str, actions: list[str], reason: str) -> None:
         """End children that have not started: ABORTED, never run (in one write). Their queue
-        entries are skipped."""
+        entries are skipped.
+
+        Only an abort of a subtree ends queued children, so their parents are in that abort
+        too; they are stopped here, before the children are written ABORTED. A parent sees
+        an aborted child as an error and may end of it while the abort is still ending
+        thousands of queued children (in chunks): it must end ABORTED, not FAILED."""
         ended = []
         now = model.now_ns()
         for action in actions:
@@ -71,8 +76,19 @@ class ChildQueue:
             if details is not None and not model.is_done(details):
                 model.abort(details, reason, now)
                 ended.append(details)
+        for parent in {d.metadata.parent for d in ended}:
+            self._stop_parent(run, parent, reason)
         self.executor.store.save_actions(ended)
         self.executor.hub.notify(tree_key(run), *(action_key(run, d.id.name) for d in ended))
+
+    def _stop_parent(self, run: str, name: str, reason: str) -> None:
+        """What ``Executor.abort_tree`` does to a live action, done ahead of it for a parent."""
+        live = self.executor.live(run, name)
+        if live is None or live.abort_reason is not None:
+            return
+        live.abort_reason = reason
+        if live.process is not None:
+            self.executor._stop_soon(live.process)
 
     def _launch(self, live: LiveAction) -> None:
         self.running += 1

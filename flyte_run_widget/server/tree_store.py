@@ -69,6 +69,35 @@ def changed_actions(
     return [_change(r) for r in rows]
 
 
+#: What a change feed sends of an action: (seq, name, parent, phase, summary), as stored.
+FeedRow = tuple[int, str, str, int, bytes]
+_FEED = "SELECT seq, name, parent, phase, COALESCE(summary, X'') FROM actions"
+
+
+def feed_rows(store: Store, run: str, after: int, limit: int) -> list[FeedRow]:
+    """``changed_actions`` without its per-row object (a snapshot reads every action)."""
+    sql = _FEED + " WHERE run = ? AND seq > ? ORDER BY seq LIMIT ?"
+    return store.db.execute(sql, (run, after, limit)).fetchall()
+
+
+def feed_rows_of(store: Store, run: str, names: set[str]) -> list[FeedRow]:
+    """The actions ``names`` of ``run`` as they are now (the parents a change feed resends)."""
+    if not names:
+        return []
+    marks = ",".join("?" * len(names))
+    sql = _FEED + f" WHERE run = ? AND name IN ({marks})"
+    return store.db.execute(sql, [run, *names]).fetchall()
+
+
+def all_final(store: Store, run: str) -> bool:
+    """Whether every action of ``run`` is final (cheaper than an empty ``open_subtree`` of
+    its root, which every action descends from)."""
+    row = store.db.execute(
+        f"SELECT 1 FROM actions WHERE run = ? AND phase NOT IN ({TERMINAL_SQL}) LIMIT 1", (run,)
+    ).fetchone()
+    return row is None
+
+
 def children_phase_counts(store: Store, run: str) -> dict[str, dict[int, int]]:
     counts: dict[str, dict[int, int]] = defaultdict(dict)
     rows = store.db.execute(

@@ -72,8 +72,9 @@ export class TreeModel {
     this.flat = null
   }
 
-  /** The rows shown, in order: `{ r, depth, key, kids }` for an action, `{ g, depth, key, kids }`
-   * for a group; `kids` the children's rows. Cached until the tree or a fold changes. */
+  /** The rows shown, in order (a `FlatRows`: `.length`, `.get(j)`). Cached until the tree or a
+   * fold changes. Built with integer stacks and no object per action: a 10,000-action tree
+   * re-flattens in a frame while it grows. */
   rows() {
     if (this.flat) return this.flat
     const n = this.size
@@ -82,37 +83,60 @@ export class TreeModel {
     for (let r = 0; r < n; r++) {
       const p = this.parent[r]
       if (p >= 0 && p < n && p !== r) {
-        if (!kids.has(p)) kids.set(p, [])
-        kids.get(p).push(r)
+        let list = kids.get(p)
+        if (list === undefined) kids.set(p, (list = []))
+        list.push(r)
       } else roots.push(r)
     }
-    const out = []
-    const seen = new Set()
-    // An explicit stack, not recursion: a deep tree must not overflow the call stack.
-    const stack = roots.reverse().map((r) => ({ r, depth: 0 }))
-    while (stack.length) {
-      const item = stack.pop()
-      if (item.g !== undefined) {
-        out.push(item)
-        if (!this.collapsed.has(item.key)) for (let j = item.kids.length - 1; j >= 0; j--) stack.push({ r: item.kids[j], depth: item.depth + 1 })
+    const out = new FlatRows(kids)
+    const seen = new Uint8Array(n)
+    // Explicit stacks, not recursion: a deep tree must not overflow the call stack. A group is
+    // pushed as -(its index in out.groups + 1).
+    const stackR = []
+    const stackD = []
+    for (let j = roots.length - 1; j >= 0; j--) {
+      stackR.push(roots[j])
+      stackD.push(0)
+    }
+    while (stackR.length) {
+      const x = stackR.pop()
+      const depth = stackD.pop()
+      if (x < 0) {
+        const grp = out.groups[-x - 1]
+        out.push(x, depth)
+        if (!this.collapsed.has(grp.key)) {
+          for (let j = grp.kids.length - 1; j >= 0; j--) {
+            stackR.push(grp.kids[j])
+            stackD.push(depth + 1)
+          }
+        }
         continue
       }
-      if (seen.has(item.r)) continue // a parent cycle from a confused service ends here
-      seen.add(item.r)
-      const children = kids.get(item.r) ?? []
-      const row = { r: item.r, depth: item.depth, key: `a${item.r}`, kids: children }
-      out.push(row)
-      if (!children.length || this.collapsed.has(row.key)) continue
+      if (seen[x]) continue // a parent cycle from a confused service ends here
+      seen[x] = 1
+      out.push(x, depth)
+      const children = kids.get(x)
+      if (children === undefined || this.collapsed.has(`a${x}`)) continue
       const groups = new Map()
       const loose = []
       for (const c of children) {
         const g = this.group[c]
         if (!g) loose.push(c)
-        else if (groups.has(g)) groups.get(g).push(c)
-        else groups.set(g, [c])
+        else {
+          const members = groups.get(g)
+          if (members === undefined) groups.set(g, [c])
+          else members.push(c)
+        }
       }
-      for (let j = loose.length - 1; j >= 0; j--) stack.push({ r: loose[j], depth: item.depth + 1 })
-      for (const [g, members] of [...groups].reverse()) stack.push({ g, depth: item.depth + 1, key: `g${item.r}:${g}`, kids: members })
+      for (let j = loose.length - 1; j >= 0; j--) {
+        stackR.push(loose[j])
+        stackD.push(depth + 1)
+      }
+      for (const [g, members] of [...groups].reverse()) {
+        const id = out.groups.push({ g, key: `g${x}:${g}`, kids: members })
+        stackR.push(-id)
+        stackD.push(depth + 1)
+      }
     }
     this.flat = out
     return out
@@ -124,6 +148,35 @@ export class TreeModel {
     for (const r of rows) c.set(this.phase[r], (c.get(this.phase[r]) ?? 0) + 1)
     const order = [6, 8, 7, 4, 3, 2, 1, 9, 0, 5, 10]
     return [...c].sort((x, y) => (order.indexOf(x[0]) >>> 0) - (order.indexOf(y[0]) >>> 0))
+  }
+}
+
+const NO_KIDS = Object.freeze([])
+
+/** The flattened tree: row j is an action (`r[j]` >= 0, its row in the model) or a group
+ * (`r[j]` < 0). `get(j)` makes the `{ r, depth, key, kids }` (action) or `{ g, depth, key,
+ * kids }` (group) object a view draws, for the rows in sight only. */
+export class FlatRows {
+  constructor(kids) {
+    this.kids = kids
+    this.r = []
+    this.depth = []
+    this.groups = []
+    this.length = 0
+  }
+
+  push(x, depth) {
+    this.r.push(x)
+    this.depth.push(depth)
+    this.length++
+  }
+
+  get(j) {
+    const x = this.r[j]
+    const depth = this.depth[j]
+    if (x >= 0) return { r: x, depth, key: `a${x}`, kids: this.kids.get(x) ?? NO_KIDS }
+    const grp = this.groups[-x - 1]
+    return { g: grp.g, depth, key: grp.key, kids: grp.kids }
   }
 }
 
@@ -180,7 +233,7 @@ export class TreeView {
     let active = false
     const want = []
     for (let j = first; j < last; j++) {
-      const row = rows[j]
+      const row = rows.get(j)
       this.fill(this.pool[j - first], row)
       if (row.g === undefined) {
         active = active || (t.start[row.r] > 0 && !(t.end[row.r] > 0))
