@@ -11,10 +11,11 @@ import { fileURLToPath } from 'node:url'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const staticDir = join(here, '..', 'flyte_run_widget', 'static')
-// Per entry. 40 kB before the action tree (tree.js and its styles, ~8 kB minified) joined the log view.
+// Per entry. 40 kB before the action tree (tree.js and its styles, ~8 kB minified) joined the log view;
+// 48 kB before the hosts' fallbacks (outbox.js: Colab's text transport, marimo's replay, ~1 kB).
 // The page holds the widget and the runs table, plus what the kernel does for them (connect.js,
 // page_*.js); it is loaded by a browser tab, never by a notebook.
-const LIMITS = { widget: 48 * 1024, runs_table: 48 * 1024, page: 76 * 1024 }
+const LIMITS = { widget: 50 * 1024, runs_table: 48 * 1024, page: 76 * 1024 }
 const check = process.argv.includes('--check')
 const outdir = check ? mkdtempSync(join(tmpdir(), 'frw-')) : staticDir
 
