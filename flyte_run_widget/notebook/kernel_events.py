@@ -20,7 +20,7 @@ from ..client import loop as _loop
 logger = logging.getLogger(__name__)
 
 # The view's messages that must act at once, even while a cell blocks.
-EARLY = ("abort", "wait", "abort_action", "select")
+EARLY = ("abort", "wait", "abort_action", "select", "page_url")
 
 
 def route_clicks_early(comm: Any, handle: Callable[[dict[str, Any]], None]) -> None:

@@ -34,6 +34,7 @@ from ..remote.run import Run
 from .batches import AttemptLog, chunks
 from .host import TextOutbox, detect_host, transport_for
 from .kernel_events import install_kernel_pump, route_clicks_early
+from .page_link import signed_page_url
 from .sign_in_view import as_trait
 from .tree_feed import TreeFeed, outputs_text
 
@@ -106,6 +107,7 @@ class RunWidget(TextOutbox, TreeFeed, anywidget.AnyWidget):
         self._aborted = False
         self._closed = False
         self._pending = asyncio.Event()  # set on the background loop when lines wait to be sent
+        self._links_answered: set[str] = set()
         self._init_tree()
         self._state_from_pb2(self.run.pb2.action)
         self.on_msg(self._on_frontend_msg)
@@ -297,6 +299,8 @@ class RunWidget(TextOutbox, TreeFeed, anywidget.AnyWidget):
         elif kind == "wait":
             if not self.run.done():
                 self.busy = "waiting"
+        elif kind == "page_url":
+            self._answer_page_url(content.get("id"))
         elif self._handle_tree(kind, content):
             pass
         elif kind == "logs_request":
@@ -305,6 +309,22 @@ class RunWidget(TextOutbox, TreeFeed, anywidget.AnyWidget):
                 log = self._logs[attempt]
                 if start < log.sent or log.done_sent:
                     self._send_range(attempt, log, start, log.sent, log.done_sent, replay=True)
+
+    def _answer_page_url(self, request: Any) -> None:
+        # ipykernel 7 hands a click over twice (early, and again once a blocking cell ends): one
+        # answer is enough. The text transport's outbox is a trait, saved with the notebook: the
+        # token never goes there, the view opens the plain address.
+        if not isinstance(request, str) or request in self._links_answered or self.transport == "text":
+            return
+        if len(self._links_answered) > 100:
+            self._links_answered.clear()
+        self._links_answered.add(request)
+        try:
+            signed = signed_page_url(self.run.client.config, self.run_url) if self.run_url else None
+        except Exception:
+            logger.warning("run %s: could not sign the run page's address", self.run.name, exc_info=True)
+            signed = None
+        self.send({"type": "page_url", "id": request, "url": signed or ""})
 
     def _outbox_idle(self) -> bool:
         job = self._flusher_job
