@@ -5,6 +5,7 @@
  * model (the same output shown twice, a re-rendered cell) shares them; render() draws one view.
  */
 import './theme.css'
+import { openSigned } from './page_link.js'
 import { attachStore } from './store.js'
 import { renderSignIn, renderWidget } from './widget.js'
 
@@ -16,6 +17,6 @@ export default {
   },
   render({ model, el }) {
     if (model.get('view') === 'sign_in') return renderSignIn({ model, el })
-    return renderWidget({ model, el })
+    return renderWidget({ model, el, env: { openLink: (url, event) => openSigned(model, url, event) } })
   },
 }

@@ -68,7 +68,14 @@ export function renderWidget({ model, el, env = {} }) {
     const name = String(get('run_name') || 'run')
     const url = safeHttpUrl(get('run_url'))
     const link = url
-      ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', title: 'Open the run in the Flyte UI' }, name)
+      ? h('a', {
+        href: url,
+        target: '_blank',
+        rel: 'noopener noreferrer',
+        title: 'Open the run in the Flyte UI',
+        // In a notebook, a plain click asks the kernel for the signed address (page_link.js).
+        onclick: env.openLink && ((event) => env.openLink(url, event)),
+      }, name)
       : h('span', {}, name)
     nameSlot.replaceChildren(link)
   }
