@@ -4,7 +4,6 @@ arguments argparse rejects), and leaves nothing behind."""
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import socket
 import subprocess
@@ -65,13 +64,17 @@ def test_the_cli_exits_2_on_a_bad_port_and_creates_nothing(tmp_path: Path) -> No
     assert not data.exists()
 
 
-def _no_bind_service() -> None:
-    """In the child: lose the right to listen below port 1024, even as root (the capability
-    leaves the bounding set, so the exec'd service does not get it back)."""
-    if os.geteuid() == 0:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(24, 10, 0, 0, 0) != 0:  # PR_CAPBSET_DROP, CAP_NET_BIND_SERVICE
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+# Runs in a new interpreter, which then becomes the service: a preexec_fn would run Python in a
+# fork of this test process, whose gRPC threads (earlier tests') leave a state a fork must not touch.
+SERVE_80 = ["-m", "flyte_run_widget", "serve", "--port", "80"]
+_WITHOUT_BIND_SERVICE = """
+import ctypes, os, sys
+# Lose the right to listen below port 1024, even as root (the capability leaves the bounding set,
+# so the exec'd service does not get it back).
+if os.geteuid() == 0 and ctypes.CDLL(None, use_errno=True).prctl(24, 10, 0, 0, 0) != 0:
+    raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP, CAP_NET_BIND_SERVICE) failed")
+os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+"""
 
 
 def assert_refused(done: subprocess.CompletedProcess[str], *words: str) -> str:
@@ -121,13 +124,12 @@ def test_a_port_this_user_may_not_listen_on(tmp_path: Path) -> None:
     data = tmp_path / "data"
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     done = subprocess.run(
-        [sys.executable, "-m", "flyte_run_widget", "serve", "--port", "80", "--data-dir", str(data)],
+        [sys.executable, "-c", _WITHOUT_BIND_SERVICE, *SERVE_80, "--data-dir", str(data)],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": path},
         timeout=60,
-        preexec_fn=_no_bind_service,
     )
     assert_refused(done, "port 80", "1024", "--port 0")
     assert list(tmp_path.iterdir()) == [], "something was created on the way"
